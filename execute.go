@@ -1,0 +1,397 @@
+package whizbang
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// layer is one policy of a flattened wrap, with its behaviour resolved once.
+type layer struct {
+	policy Policy
+	info   *Info
+	gate   Gate
+	repeat Repeater
+	limit  TimeLimiter
+	around Interceptor
+}
+
+func newLayer(p Policy) layer {
+	l := layer{policy: p, info: p.PolicyInfo()}
+	switch q := p.(type) {
+	case Gate:
+		l.gate = q
+	case Repeater:
+		l.repeat = q
+	case TimeLimiter:
+		l.limit = q
+	case Interceptor:
+		l.around = q
+	}
+	return l
+}
+
+// planOf returns the layers a call through p runs, built once per policy.
+func planOf(p Policy) []layer {
+	info := p.PolicyInfo()
+	if ls := info.plan.Load(); ls != nil {
+		return *ls
+	}
+	ls := []layer{newLayer(p)}
+	info.plan.Store(&ls)
+	return ls
+}
+
+// call is the per-call state, kept on the caller's stack.
+type call struct {
+	ex *Execution // attached to the context, or nil
+}
+
+// Execute runs fn through p and returns its result as p lets it through. A
+// nil p runs fn alone. fn is held on the heap (one allocation when it
+// captures variables) because a pessimistic timeout may leave it running
+// after Execute returns.
+func Execute[R any](ctx context.Context, p Policy, fn func(context.Context) (R, error)) (R, error) {
+	if p == nil {
+		return fn(ctx)
+	}
+	c := call{ex: ExecutionFrom(ctx)}
+	info := p.PolicyInfo()
+	if w, ok := p.(*PolicyWrap); ok {
+		if c.ex != nil && w.Key != "" {
+			c.ex.wrapKey.Store(&w.Key)
+		}
+		if w.Observer != nil {
+			return observed(ctx, &c, info, *w.plan.Load(), fn)
+		}
+		return run(ctx, &c, *w.plan.Load(), fn)
+	}
+	return run(ctx, &c, planOf(p), fn)
+}
+
+// Protect returns h with p around it: each call of the returned function
+// runs h through p.
+func Protect[C, R any](p Policy, h func(context.Context, C) (R, error)) func(context.Context, C) (R, error) {
+	return func(ctx context.Context, cmd C) (R, error) {
+		return Execute(ctx, p, func(ctx context.Context) (R, error) { return h(ctx, cmd) })
+	}
+}
+
+// FaultType tells what made a captured call fail.
+type FaultType uint8
+
+// The fault types.
+const (
+	// NoFault: the call succeeded.
+	NoFault FaultType = iota
+	// ErrorFault: the call ended with an error.
+	ErrorFault
+	// ResultFault: the call returned a result the outermost policy handles
+	// as a fault (a retry's or fallback's result predicate).
+	ResultFault
+)
+
+func (f FaultType) String() string {
+	switch f {
+	case NoFault:
+		return "none"
+	case ErrorFault:
+		return "error"
+	case ResultFault:
+		return "result"
+	}
+	return "unknown"
+}
+
+// Capture is the final outcome of a call as the outermost policy sees it.
+type Capture[R any] struct {
+	// Outcome is Successful or Failed.
+	Outcome Outcome
+	// Value is the result of a successful call (zero when it failed).
+	Value R
+	// Err is the final error (nil unless FaultType is ErrorFault).
+	Err error
+	// FaultType tells an error from a handled result.
+	FaultType FaultType
+	// FinalHandledResult is the result the outermost policy handled as a
+	// fault (when FaultType is ResultFault).
+	FinalHandledResult R
+	// Execution is the call's execution context: the one attached to ctx, or
+	// a new one.
+	Execution *Execution
+}
+
+// ExecuteAndCapture runs fn through p like [Execute] and returns the outcome
+// as the outermost policy sees it, instead of a result and an error.
+func ExecuteAndCapture[R any](ctx context.Context, p Policy, fn func(context.Context) (R, error)) Capture[R] {
+	ex := ExecutionFrom(ctx)
+	if ex == nil {
+		ex = &Execution{}
+		ctx = WithExecution(ctx, ex)
+	}
+	r, err := Execute(ctx, p, fn)
+	c := Capture[R]{Execution: ex, Err: err}
+	switch {
+	case err != nil:
+		c.Outcome, c.FaultType = Failed, ErrorFault
+	case handlesResult(outermost(p), r):
+		c.Outcome, c.FaultType, c.FinalHandledResult = Failed, ResultFault, r
+	default:
+		c.Outcome, c.Value = Successful, r
+	}
+	return c
+}
+
+func outermost(p Policy) Policy {
+	for {
+		w, ok := p.(*PolicyWrap)
+		if !ok {
+			return p
+		}
+		p = w.outer
+	}
+}
+
+func handlesResult[R any](p Policy, r R) bool {
+	h, ok := p.(ResultHandler[R])
+	return ok && h.HandlesResult(r)
+}
+
+// observed runs the layers, reporting the start and end of the call to the
+// observer of info (a policy or a wrap).
+func observed[R any](ctx context.Context, c *call, info *Info, ls []layer, fn func(context.Context) (R, error)) (R, error) {
+	ex := c.ex
+	info.Observer.Observe(Event{Type: ExecutionStarted, Policy: info, Execution: ex})
+	start := time.Now()
+	r, err := run(ctx, c, ls, fn)
+	e := Event{Type: ExecutionEnded, Policy: info, Execution: ex, Err: err, Outcome: Successful, Duration: time.Since(start)}
+	if err != nil || handlesResult(info.policy(), r) {
+		e.Outcome = Failed
+	}
+	info.Observer.Observe(e)
+	return r, err
+}
+
+// policy returns the policy that embeds i, when it is known.
+func (i *Info) policy() Policy {
+	if ls := i.plan.Load(); ls != nil && len(*ls) == 1 {
+		return (*ls)[0].policy
+	}
+	return nil
+}
+
+// run runs the first layer of ls around the rest and fn. Gates, the most
+// common layers, run here in a straight line; the rest go through step.
+func run[R any](ctx context.Context, c *call, ls []layer, fn func(context.Context) (R, error)) (r R, err error) {
+	if len(ls) == 0 {
+		return fn(ctx)
+	}
+	l := &ls[0]
+	if l.gate == nil || c.ex != nil || l.info.Observer != nil {
+		return step(ctx, c, ls, fn)
+	}
+	permit, err := l.gate.Acquire(ctx, nil)
+	if err != nil {
+		return r, err
+	}
+	released := false
+	defer func() {
+		if !released {
+			l.gate.Release(ctx, nil, permit, errPanicked)
+		}
+	}()
+	r, err = run(ctx, c, ls[1:], fn)
+	released = true
+	l.gate.Release(ctx, nil, permit, err)
+	return r, err
+}
+
+// step runs layer ls[0] by its behaviour, keeping the execution's policy
+// key current and reporting to the layer's observer.
+func step[R any](ctx context.Context, c *call, ls []layer, fn func(context.Context) (R, error)) (R, error) {
+	l := &ls[0]
+	if ex := c.ex; ex != nil {
+		prev := ex.policyKey.Load()
+		ex.policyKey.Store(&l.info.Key)
+		defer ex.policyKey.Store(prev)
+	}
+	if l.info.Observer == nil {
+		return behave(ctx, c, ls, fn)
+	}
+	if _, isWrap := l.policy.(*PolicyWrap); isWrap {
+		return observed(ctx, c, l.info, ls[1:], fn)
+	}
+	l.info.Observer.Observe(Event{Type: ExecutionStarted, Policy: l.info, Execution: c.ex})
+	start := time.Now()
+	r, err := behave(ctx, c, ls, fn)
+	e := Event{Type: ExecutionEnded, Policy: l.info, Execution: c.ex, Err: err, Outcome: Successful, Duration: time.Since(start)}
+	if err != nil || handlesResult(l.policy, r) {
+		e.Outcome = Failed
+	}
+	l.info.Observer.Observe(e)
+	return r, err
+}
+
+// behave runs layer ls[0] by its behaviour.
+func behave[R any](ctx context.Context, c *call, ls []layer, fn func(context.Context) (R, error)) (R, error) {
+	l := &ls[0]
+	switch {
+	case l.gate != nil:
+		return gated(ctx, c, l.gate, ls[1:], fn)
+	case l.repeat != nil:
+		return repeated(ctx, c, l, ls[1:], fn)
+	case l.limit != nil:
+		return limited(ctx, c, l.limit, ls[1:], fn)
+	case l.around != nil:
+		return intercepted(ctx, c, l.around, ls[1:], fn)
+	}
+	switch q := l.policy.(type) {
+	case Fallbacker[R]:
+		r, err := run(ctx, c, ls[1:], fn)
+		return q.Recover(ctx, c.ex, r, err)
+	case Cacher[R]:
+		return cached(ctx, c, q, ls[1:], fn)
+	case nil, *PolicyWrap:
+		return run(ctx, c, ls[1:], fn)
+	}
+	if want, ok := resultTypeOf(l.policy); ok {
+		var zero R
+		return zero, &ResultTypeError{Key: l.info.Key, Kind: l.info.Kind, Want: want, Got: fmt.Sprintf("%T", zero)}
+	}
+	return run(ctx, c, ls[1:], fn)
+}
+
+// ResultTyped is implemented by result-aware policies to name their result
+// type in a [ResultTypeError] when a call of another type runs through them.
+type ResultTyped interface {
+	ResultType() string
+}
+
+func resultTypeOf(p Policy) (string, bool) {
+	if t, ok := p.(ResultTyped); ok {
+		return t.ResultType(), true
+	}
+	return "", false
+}
+
+func gated[R any](ctx context.Context, c *call, g Gate, rest []layer, fn func(context.Context) (R, error)) (r R, err error) {
+	permit, err := g.Acquire(ctx, c.ex)
+	if err != nil {
+		return r, err
+	}
+	released := false
+	defer func() {
+		if !released {
+			g.Release(ctx, c.ex, permit, errPanicked)
+		}
+	}()
+	r, err = run(ctx, c, rest, fn)
+	released = true
+	g.Release(ctx, c.ex, permit, err)
+	return r, err
+}
+
+func repeated[R any](ctx context.Context, c *call, l *layer, rest []layer, fn func(context.Context) (R, error)) (R, error) {
+	rh, _ := l.policy.(ResultHandler[R])
+	for attempt := 1; ; attempt++ {
+		if c.ex != nil {
+			c.ex.attempt.Store(int32(attempt))
+		}
+		r, err := run(ctx, c, rest, fn)
+		handled := err == nil && rh != nil && rh.HandlesResult(r)
+		if err == nil && !handled {
+			return r, nil
+		}
+		delay, again := l.repeat.Next(ctx, c.ex, attempt, err, handled)
+		if !again {
+			return r, err
+		}
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				if err == nil {
+					err = ctx.Err()
+				}
+				return r, err
+			}
+		}
+	}
+}
+
+func limited[R any](ctx context.Context, c *call, t TimeLimiter, rest []layer, fn func(context.Context) (R, error)) (R, error) {
+	d, pessimistic := t.Limit(ctx, c.ex)
+	if d <= 0 {
+		return run(ctx, c, rest, fn)
+	}
+	if pessimistic {
+		return detached(ctx, c, t, d, rest, fn)
+	}
+	dctx, limitApplies := withLimit(ctx, d)
+	if !limitApplies {
+		return run(ctx, c, rest, fn)
+	}
+	r, err := run(dctx, c, rest, fn)
+	if err != nil && ctx.Err() == nil && dctx.expired() {
+		err = t.TimedOut(ctx, c.ex, d, err)
+	}
+	dctx.stop()
+	return r, err
+}
+
+// detached runs the rest of the wrap on its own goroutine and returns at the
+// deadline whether or not it has finished.
+func detached[R any](ctx context.Context, c *call, t TimeLimiter, d time.Duration, rest []layer, fn func(context.Context) (R, error)) (R, error) {
+	type outcome struct {
+		r   R
+		err error
+	}
+	dctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	done := make(chan outcome, 1)
+	inner := *c // the goroutine may outlive this frame: give it its own state
+	go func() {
+		r, err := run(dctx, &inner, rest, fn)
+		done <- outcome{r, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil && ctx.Err() == nil && dctx.Err() == context.DeadlineExceeded {
+			o.err = t.TimedOut(ctx, c.ex, d, o.err)
+		}
+		return o.r, o.err
+	case <-dctx.Done():
+		var zero R
+		if err := ctx.Err(); err != nil {
+			return zero, err
+		}
+		return zero, t.TimedOut(ctx, c.ex, d, nil)
+	}
+}
+
+func intercepted[R any](ctx context.Context, c *call, i Interceptor, rest []layer, fn func(context.Context) (R, error)) (R, error) {
+	var r R
+	inner := *c
+	err := i.Intercept(ctx, c.ex, func(ctx context.Context) error {
+		var err error
+		r, err = run(ctx, &inner, rest, fn)
+		return err
+	})
+	return r, err
+}
+
+func cached[R any](ctx context.Context, c *call, q Cacher[R], rest []layer, fn func(context.Context) (R, error)) (R, error) {
+	key, ok := q.CacheKey(ctx, c.ex)
+	if !ok {
+		return run(ctx, c, rest, fn)
+	}
+	if v, hit := q.Get(ctx, c.ex, key); hit {
+		return v, nil
+	}
+	inner := *c
+	return q.Load(ctx, c.ex, key, func(ctx context.Context) (R, error) {
+		return run(ctx, &inner, rest, fn)
+	})
+}

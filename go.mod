@@ -1,0 +1,3 @@
+module github.com/whizbang-go/whizbang
+
+go 1.25
