@@ -302,6 +302,9 @@ func repeated[R any](ctx context.Context, c *call, l *layer, rest []layer, fn fu
 		if err == nil && !handled {
 			return r, nil
 		}
+		if ctx.Err() != nil {
+			return r, err // the caller gave up: no more attempts
+		}
 		delay, again := l.repeat.Next(ctx, c.ex, attempt, err, handled)
 		if !again {
 			return r, err

@@ -46,9 +46,8 @@ func (e *Execution) PolicyKey() string { return load(&e.policyKey) }
 // carried all the way in.
 func (e *Execution) PolicyWrapKey() string { return load(&e.wrapKey) }
 
-// Attempt returns the number of the current attempt, 1-based; 0 before the
-// call starts. Each retry policy numbers its own attempts; the innermost
-// one running is reported.
+// Attempt returns the number of the current attempt, 1-based, as numbered
+// by the innermost retry policy running; 0 when no retry policy has run.
 func (e *Execution) Attempt() int { return int(e.attempt.Load()) }
 
 // Set stores a value in the execution's bag, for policies and user code.
