@@ -187,8 +187,11 @@ func run[R any](ctx context.Context, c *call, ls []layer, fn func(context.Contex
 		return fn(ctx)
 	}
 	l := &ls[0]
-	if l.gate == nil || c.ex != nil || l.info.Observer != nil {
+	if c.ex != nil || l.info.Observer != nil {
 		return step(ctx, c, ls, fn)
+	}
+	if l.gate == nil {
+		return behave(ctx, c, ls, fn)
 	}
 	permit, err := l.gate.Acquire(ctx, nil)
 	if err != nil {
@@ -200,10 +203,18 @@ func run[R any](ctx context.Context, c *call, ls []layer, fn func(context.Contex
 			l.gate.Release(ctx, nil, permit, errPanicked)
 		}
 	}()
-	r, err = run(ctx, c, ls[1:], fn)
+	r, err = next(ctx, c, ls[1:], fn)
 	released = true
 	l.gate.Release(ctx, nil, permit, err)
 	return r, err
+}
+
+// next runs the rest of the layers and fn: fn directly when none are left.
+func next[R any](ctx context.Context, c *call, rest []layer, fn func(context.Context) (R, error)) (R, error) {
+	if len(rest) == 0 {
+		return fn(ctx)
+	}
+	return run(ctx, c, rest, fn)
 }
 
 // step runs layer ls[0] by its behaviour, keeping the execution's policy
@@ -247,7 +258,7 @@ func behave[R any](ctx context.Context, c *call, ls []layer, fn func(context.Con
 	}
 	switch q := l.policy.(type) {
 	case Fallbacker[R]:
-		r, err := run(ctx, c, ls[1:], fn)
+		r, err := next(ctx, c, ls[1:], fn)
 		return q.Recover(ctx, c.ex, r, err)
 	case Cacher[R]:
 		return cached(ctx, c, q, ls[1:], fn)
@@ -297,7 +308,7 @@ func repeated[R any](ctx context.Context, c *call, l *layer, rest []layer, fn fu
 		if c.ex != nil {
 			c.ex.attempt.Store(int32(attempt))
 		}
-		r, err := run(ctx, c, rest, fn)
+		r, err := next(ctx, c, rest, fn)
 		handled := err == nil && rh != nil && rh.HandlesResult(r)
 		if err == nil && !handled {
 			return r, nil
@@ -336,7 +347,7 @@ func limited[R any](ctx context.Context, c *call, t TimeLimiter, rest []layer, f
 	if !limitApplies {
 		return run(ctx, c, rest, fn)
 	}
-	r, err := run(dctx, c, rest, fn)
+	r, err := next(dctx, c, rest, fn)
 	if err != nil && ctx.Err() == nil && dctx.expired() {
 		err = t.TimedOut(ctx, c.ex, d, err)
 	}
