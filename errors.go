@@ -28,6 +28,9 @@ var (
 	ErrResultType = errors.New("whizbang: policy result type does not match the call")
 	// ErrAmbiguousPolicy: a single-policy lookup matched more than one policy.
 	ErrAmbiguousPolicy = errors.New("whizbang: more than one policy matches")
+	// ErrPanicked is what a Gate's Release is given when the call it
+	// admitted panicked; the panic itself carries on to the caller.
+	ErrPanicked = errors.New("whizbang: call panicked")
 )
 
 // BrokenCircuitError is returned when a circuit breaker refuses a call. It
@@ -143,9 +146,6 @@ func RetryAfter(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
-
-// errPanicked is what gates record when the call they admitted panicked.
-var errPanicked = errors.New("whizbang: call panicked")
 
 // ErrInvalidOption: a policy's options were rejected. The error is an
 // [*OptionError] naming the field and the reason.

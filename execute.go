@@ -200,7 +200,7 @@ func run[R any](ctx context.Context, c *call, ls []layer, fn func(context.Contex
 	released := false
 	defer func() {
 		if !released {
-			l.gate.Release(ctx, nil, permit, errPanicked)
+			l.gate.Release(ctx, nil, permit, ErrPanicked)
 		}
 	}()
 	r, err = next(ctx, c, ls[1:], fn)
@@ -293,7 +293,7 @@ func gated[R any](ctx context.Context, c *call, g Gate, rest []layer, fn func(co
 	released := false
 	defer func() {
 		if !released {
-			g.Release(ctx, c.ex, permit, errPanicked)
+			g.Release(ctx, c.ex, permit, ErrPanicked)
 		}
 	}()
 	r, err = run(ctx, c, rest, fn)

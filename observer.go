@@ -43,6 +43,9 @@ const (
 	// QueueChanged: a bulkhead's queue length changed. QueueLength,
 	// InFlight.
 	QueueChanged
+	// StoreFailed: a policy could not read or write its state store and
+	// carried on as its fail mode says. Err, Key (the state key).
+	StoreFailed
 )
 
 var eventTypeNames = [...]string{
@@ -56,6 +59,7 @@ var eventTypeNames = [...]string{
 	CacheMiss:           "cache-miss",
 	FallbackApplied:     "fallback-applied",
 	QueueChanged:        "queue-changed",
+	StoreFailed:         "store-failed",
 }
 
 func (t EventType) String() string {
@@ -105,7 +109,7 @@ type Event struct {
 	Delay time.Duration
 	// From and To are the breaker states (CircuitStateChanged).
 	From, To CircuitState
-	// Key is the cache key (CacheHit, CacheMiss).
+	// Key is the cache key (CacheHit, CacheMiss) or state key (StoreFailed).
 	Key string
 	// QueueLength and InFlight describe a bulkhead (QueueChanged).
 	QueueLength, InFlight int

@@ -1,0 +1,525 @@
+package circuitbreaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/whizbang-go/whizbang"
+)
+
+// Kind is the Kind of a [Breaker].
+const Kind = "circuitbreaker"
+
+// Mode selects how a closed breaker decides to trip.
+type Mode uint8
+
+// The modes.
+const (
+	// Consecutive trips after FailureThreshold failures in a row. It is the
+	// default and the fastest: its success path reads no clock and writes
+	// nothing shared.
+	Consecutive Mode = iota
+	// Ratio trips when, within SamplingDuration, at least
+	// MinimumThroughput calls ended and the share of failures among them is
+	// at least FailureThreshold.
+	Ratio
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Consecutive:
+		return "consecutive"
+	case Ratio:
+		return "ratio"
+	}
+	return "unknown"
+}
+
+// Defaults of [Options].
+const (
+	DefaultConsecutiveThreshold = 5
+	DefaultRatioThreshold       = 0.5
+	DefaultSamplingDuration     = 10 * time.Second
+	DefaultMinimumThroughput    = 10
+	DefaultBreakDuration        = 30 * time.Second
+	DefaultHalfOpenProbes       = 1
+	DefaultStoreTimeout         = time.Second
+)
+
+// MaxHalfOpenProbes is the largest HalfOpenProbes accepted.
+const MaxHalfOpenProbes = 1<<16 - 1
+
+// Options configure a [Breaker]. The zero value is a consecutive-failure
+// breaker that opens after 5 failures in a row for 30 seconds.
+type Options struct {
+	// Key names the breaker in events, errors and metrics. Default: empty.
+	Key string
+	// Observer receives CircuitStateChanged and Rejected events. Default:
+	// nil, which costs nothing.
+	Observer whizbang.Observer
+
+	// Mode is Consecutive (the default) or Ratio.
+	Mode Mode
+	// FailureThreshold is, in Consecutive mode, the number of failures in a
+	// row that opens the circuit: a whole number, at least 1 (default 5). In
+	// Ratio mode it is the share of failed calls, in (0, 1], that opens it
+	// (default 0.5).
+	FailureThreshold float64
+	// SamplingDuration is the window over which Ratio mode counts calls,
+	// kept as 10 buckets of a tenth each: the oldest bucket is dropped as a
+	// new one starts. At least 1ms. Default 10s. Ratio mode only.
+	SamplingDuration time.Duration
+	// MinimumThroughput is the number of calls that must end within the
+	// window before Ratio mode may trip. Default 10. Ratio mode only.
+	MinimumThroughput int
+	// BreakDuration is how long the circuit stays open before it lets probe
+	// calls through. Default 30s.
+	BreakDuration time.Duration
+	// HalfOpenProbes is the number of probe calls a half-open circuit admits
+	// at once; others are rejected. A probe success closes the circuit, a
+	// probe failure opens it for another BreakDuration. At most
+	// MaxHalfOpenProbes. Default 1.
+	HalfOpenProbes int
+	// ShouldHandle reports whether a call's non-nil error counts as a
+	// failure. Errors it does not handle are ignored: they neither count as
+	// failures nor reset the consecutive count, and a half-open probe ending
+	// with one just frees its slot. A call that panicked is released with a
+	// non-nil error of the engine's. Default: every error except
+	// [context.Canceled] (a caller giving up says nothing of the
+	// downstream's health).
+	ShouldHandle func(error) bool
+
+	// Store, when set, persists the breaker's state under StateKey so that
+	// it survives a restart and can be shared by breakers in several
+	// processes. Default: nil, state is local. See [Store] for how a breaker
+	// uses it and how store failures are handled.
+	Store Store
+	// StateKey is the key of the breaker's state in Store. Default: Key.
+	// One of them must be set when Store is.
+	StateKey string
+	// StoreTimeout bounds each store operation the breaker makes. Default
+	// 1s.
+	StoreTimeout time.Duration
+}
+
+// Counts is a snapshot of a breaker's state and counters.
+type Counts struct {
+	// State is the circuit's state.
+	State whizbang.CircuitState
+	// ConsecutiveFailures is the number of failures in a row counted in
+	// Consecutive mode (when open: the run that tripped it).
+	ConsecutiveFailures int64
+	// Successes and Failures are the calls counted in the sampling window
+	// (Ratio mode; zero in Consecutive mode).
+	Successes, Failures int64
+	// Since is when the circuit entered State.
+	Since time.Time
+}
+
+// Breaker is a circuit breaker: a [whizbang.Gate] that stops calls to a
+// failing downstream for a while, then lets a few probe calls decide
+// whether it has recovered. It is safe for concurrent use.
+type Breaker struct {
+	whizbang.Info
+
+	// word packs the state, the probes in flight (half-open) and the
+	// generation; see pack. It changes only on transitions and probes.
+	word atomic.Uint64
+	// consec counts failures in a row (Consecutive mode). A success writes
+	// it only when it is not zero.
+	consec atomic.Int64
+	// openUntil is the end of the break, as time since epoch.
+	openUntil atomic.Int64
+
+	ratio         bool
+	consecLimit   int64
+	ratioLimit    float64
+	minThroughput int64
+	breakDuration time.Duration
+	maxProbes     uint64
+	shouldHandle  func(error) bool
+	epoch         time.Time // monotonic origin of openUntil and the window
+	win           window
+
+	store        Store
+	stateKey     string
+	storeTimeout time.Duration
+
+	errIsolated *whizbang.BrokenCircuitError // shared: RetryAfter is always 0
+	errNoProbe  *whizbang.BrokenCircuitError
+
+	mu    sync.Mutex // guards transitions, the fields below, window rolls
+	since time.Time  // when the current state was entered
+	persistence
+}
+
+// Word layout: bits 0-7 the state, 8-23 the half-open probes in flight,
+// 24-63 the generation, bumped on every transition.
+const (
+	stateMask  = 1<<8 - 1
+	probeShift = 8
+	probeOne   = 1 << probeShift
+	probeMask  = MaxHalfOpenProbes << probeShift
+	genShift   = 24
+)
+
+func pack(s whizbang.CircuitState, probes, gen uint64) uint64 {
+	return uint64(s) | probes<<probeShift | gen<<genShift
+}
+
+func stateOf(w uint64) whizbang.CircuitState { return whizbang.CircuitState(w & stateMask) }
+
+func probesOf(w uint64) uint64 { return (w & probeMask) >> probeShift }
+
+// New returns a breaker configured by o, closed (or in the state found in
+// o.Store), or an [*whizbang.OptionError] naming the first bad field.
+func New(o Options) (*Breaker, error) {
+	bad := func(field string, value any, reason string) error {
+		return &whizbang.OptionError{Kind: Kind, Field: field, Value: value, Reason: reason}
+	}
+	b := &Breaker{
+		Info:          whizbang.Info{Key: o.Key, Kind: Kind, Observer: o.Observer},
+		shouldHandle:  o.ShouldHandle,
+		store:         o.Store,
+		stateKey:      o.StateKey,
+		breakDuration: o.BreakDuration,
+		storeTimeout:  o.StoreTimeout,
+	}
+	t := o.FailureThreshold
+	switch o.Mode {
+	case Consecutive:
+		if t == 0 {
+			t = DefaultConsecutiveThreshold
+		}
+		if math.IsNaN(t) || t < 1 || t > math.MaxInt32 || t != math.Trunc(t) {
+			return nil, bad("FailureThreshold", o.FailureThreshold, "must be a whole number of failures, at least 1, in Consecutive mode")
+		}
+		b.consecLimit = int64(t)
+	case Ratio:
+		if t == 0 {
+			t = DefaultRatioThreshold
+		}
+		if !(t > 0 && t <= 1) {
+			return nil, bad("FailureThreshold", o.FailureThreshold, "must be a failure ratio in (0, 1] in Ratio mode")
+		}
+		b.ratio, b.ratioLimit = true, t
+		d := o.SamplingDuration
+		if d == 0 {
+			d = DefaultSamplingDuration
+		}
+		if d < time.Millisecond {
+			return nil, bad("SamplingDuration", o.SamplingDuration, "must be at least 1ms")
+		}
+		b.win.init(d)
+		switch {
+		case o.MinimumThroughput == 0:
+			b.minThroughput = DefaultMinimumThroughput
+		case o.MinimumThroughput < 0:
+			return nil, bad("MinimumThroughput", o.MinimumThroughput, "must not be negative")
+		default:
+			b.minThroughput = int64(o.MinimumThroughput)
+		}
+	default:
+		return nil, bad("Mode", o.Mode, "must be Consecutive or Ratio")
+	}
+	switch {
+	case b.breakDuration == 0:
+		b.breakDuration = DefaultBreakDuration
+	case b.breakDuration < 0:
+		return nil, bad("BreakDuration", o.BreakDuration, "must not be negative")
+	}
+	switch {
+	case o.HalfOpenProbes == 0:
+		b.maxProbes = DefaultHalfOpenProbes
+	case o.HalfOpenProbes < 0 || o.HalfOpenProbes > MaxHalfOpenProbes:
+		return nil, bad("HalfOpenProbes", o.HalfOpenProbes, fmt.Sprintf("must be between 1 and %d", MaxHalfOpenProbes))
+	default:
+		b.maxProbes = uint64(o.HalfOpenProbes)
+	}
+	switch {
+	case b.storeTimeout == 0:
+		b.storeTimeout = DefaultStoreTimeout
+	case b.storeTimeout < 0:
+		return nil, bad("StoreTimeout", o.StoreTimeout, "must not be negative")
+	}
+	if b.store != nil && b.stateKey == "" {
+		if o.Key == "" {
+			return nil, bad("StateKey", o.StateKey, "must be set, or Key must be, when Store is set")
+		}
+		b.stateKey = o.Key
+	}
+	if b.shouldHandle == nil {
+		b.shouldHandle = defaultShouldHandle
+	}
+	b.errIsolated = &whizbang.BrokenCircuitError{Key: o.Key, Isolated: true}
+	b.errNoProbe = &whizbang.BrokenCircuitError{Key: o.Key}
+	b.epoch = time.Now()
+	b.since = b.epoch
+	b.pwake = make(chan struct{})
+	b.load()
+	return b, nil
+}
+
+// MustNew is like [New] but panics if o is invalid. It suits options that
+// are constants.
+func MustNew(o Options) *Breaker {
+	b, err := New(o)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func defaultShouldHandle(err error) bool { return !errors.Is(err, context.Canceled) }
+
+// Wrap returns a wrap running b around inner: b.Wrap(c) runs b(c(fn)).
+func (b *Breaker) Wrap(inner ...whizbang.Policy) *whizbang.PolicyWrap {
+	return whizbang.Wrap(append([]whizbang.Policy{b}, inner...)...)
+}
+
+// State returns the circuit's state. An open circuit whose break has ended
+// still reports Open until the next Acquire turns it half-open.
+func (b *Breaker) State() whizbang.CircuitState { return stateOf(b.word.Load()) }
+
+// Counts returns the circuit's state and counters.
+func (b *Breaker) Counts() Counts {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := Counts{State: stateOf(b.word.Load()), ConsecutiveFailures: b.consec.Load(), Since: b.since}
+	if b.ratio {
+		c.Successes, c.Failures = b.win.sumLocked(time.Since(b.epoch))
+	}
+	return c
+}
+
+// Acquire admits the call, or rejects it with a [*whizbang.BrokenCircuitError]
+// when the circuit is open (RetryAfter: the rest of the break), isolated, or
+// half-open with every probe taken (RetryAfter 0). The first Acquire after
+// the break turns the circuit half-open and becomes a probe. The errors of
+// an isolated or a full half-open circuit are shared values: do not modify
+// them.
+func (b *Breaker) Acquire(ctx context.Context, ex *whizbang.Execution) (whizbang.Permit, error) {
+	w := b.word.Load()
+	if w&stateMask == uint64(whizbang.Closed) {
+		return whizbang.Permit(w), nil
+	}
+	return b.acquireSlow(ctx, ex, w)
+}
+
+// acquireSlow admits or rejects a call when the circuit is not closed. A
+// break out of the switch means the word changed under it: look again.
+func (b *Breaker) acquireSlow(ctx context.Context, ex *whizbang.Execution, w uint64) (whizbang.Permit, error) {
+	for {
+		switch stateOf(w) {
+		case whizbang.Closed:
+			return whizbang.Permit(w), nil
+		case whizbang.HalfOpen:
+			if probesOf(w) >= b.maxProbes {
+				return 0, b.reject(ex, b.errNoProbe)
+			}
+			if b.word.CompareAndSwap(w, w+probeOne) {
+				return whizbang.Permit(w &^ probeMask), nil
+			}
+		case whizbang.Open:
+			until := time.Duration(b.openUntil.Load())
+			if b.word.Load() != w {
+				break // openUntil may belong to another break
+			}
+			if left := until - time.Since(b.epoch); left > 0 {
+				return 0, b.reject(ex, &whizbang.BrokenCircuitError{Key: b.Key, RetryAfter: left})
+			}
+			b.mu.Lock()
+			if b.word.Load() != w {
+				b.mu.Unlock()
+				break
+			}
+			c, seq := b.setLocked(whizbang.HalfOpen, 1, nil, time.Now())
+			w = b.word.Load()
+			b.mu.Unlock()
+			b.changed(ex, c)
+			b.persist(ctx, seq, false)
+			return whizbang.Permit(w &^ probeMask), nil
+		default: // Isolated
+			return 0, b.reject(ex, b.errIsolated)
+		}
+		w = b.word.Load()
+	}
+}
+
+func (b *Breaker) reject(ex *whizbang.Execution, err *whizbang.BrokenCircuitError) error {
+	if b.Observer != nil {
+		b.Emit(whizbang.Event{Type: whizbang.Rejected, Execution: ex, Err: err})
+	}
+	return err
+}
+
+// Release records how the call admitted with p ended. A permit from before
+// the circuit's last transition is ignored: a late outcome cannot trip,
+// close or reopen a state it was not admitted under.
+func (b *Breaker) Release(ctx context.Context, ex *whizbang.Execution, p whizbang.Permit, err error) {
+	if err == nil && uint64(p)&stateMask == uint64(whizbang.Closed) {
+		if !b.ratio {
+			// A success in a row of successes writes nothing.
+			if b.consec.Load() != 0 && b.word.Load() == uint64(p) {
+				b.consec.Store(0)
+			}
+			return
+		}
+		if b.word.Load() == uint64(p) {
+			b.win.current(b, time.Since(b.epoch), false).ok.Add(1)
+		}
+		return
+	}
+	b.releaseSlow(ctx, ex, p, err)
+}
+
+func (b *Breaker) releaseSlow(ctx context.Context, ex *whizbang.Execution, p whizbang.Permit, err error) {
+	failed := err != nil && b.shouldHandle(err)
+	switch stateOf(uint64(p)) {
+	case whizbang.Closed:
+		if failed {
+			b.failure(ctx, ex, uint64(p), err)
+		}
+	case whizbang.HalfOpen:
+		if err != nil && !failed {
+			b.returnProbe(uint64(p))
+			return
+		}
+		b.probed(ctx, ex, uint64(p), err)
+	}
+}
+
+// failure records a failure in the closed state and trips the circuit when
+// the threshold is reached.
+func (b *Breaker) failure(ctx context.Context, ex *whizbang.Execution, p uint64, err error) {
+	b.mu.Lock()
+	if b.word.Load() != p {
+		b.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	var trip bool
+	if b.ratio {
+		since := now.Sub(b.epoch)
+		b.win.current(b, since, true).bad.Add(1)
+		ok, bad := b.win.sumLocked(since)
+		total := ok + bad
+		trip = total >= b.minThroughput && float64(bad) >= b.ratioLimit*float64(total)
+	} else {
+		trip = b.consec.Add(1) >= b.consecLimit
+	}
+	if !trip {
+		b.mu.Unlock()
+		return
+	}
+	c, seq := b.setLocked(whizbang.Open, 0, err, now)
+	b.mu.Unlock()
+	b.changed(ex, c)
+	b.persist(ctx, seq, false)
+}
+
+// probed records the outcome of a half-open probe: a success closes the
+// circuit, a failure opens it again.
+func (b *Breaker) probed(ctx context.Context, ex *whizbang.Execution, p uint64, err error) {
+	b.mu.Lock()
+	if b.word.Load()&^probeMask != p {
+		b.mu.Unlock()
+		return
+	}
+	to := whizbang.Closed
+	if err != nil {
+		to = whizbang.Open
+	}
+	c, seq := b.setLocked(to, 0, err, time.Now())
+	b.mu.Unlock()
+	b.changed(ex, c)
+	b.persist(ctx, seq, false)
+}
+
+// returnProbe frees the slot of a probe whose outcome said nothing.
+func (b *Breaker) returnProbe(p uint64) {
+	for {
+		w := b.word.Load()
+		if w&^probeMask != p || probesOf(w) == 0 {
+			return
+		}
+		if b.word.CompareAndSwap(w, w-probeOne) {
+			return
+		}
+	}
+}
+
+// Isolate opens the circuit by hand. It stays open, rejecting every call
+// with a [*whizbang.BrokenCircuitError] whose Isolated is true, until
+// [Breaker.Reset]. Calls in flight are let finish and their outcomes
+// ignored. With a Store, Isolate writes the state and returns the store's
+// error, if any; the breaker is isolated either way.
+func (b *Breaker) Isolate(ctx context.Context) error {
+	return b.manual(ctx, whizbang.Isolated)
+}
+
+// Reset closes the circuit and clears its counts, whatever its state.
+// Outcomes of calls admitted before it are ignored. With a Store, Reset
+// writes the state and returns the store's error, if any; the breaker is
+// closed either way.
+func (b *Breaker) Reset(ctx context.Context) error {
+	return b.manual(ctx, whizbang.Closed)
+}
+
+func (b *Breaker) manual(ctx context.Context, to whizbang.CircuitState) error {
+	b.mu.Lock()
+	c, seq := b.setLocked(to, 0, nil, time.Now())
+	b.pforce = true
+	b.mu.Unlock()
+	b.changed(nil, c)
+	return b.persist(ctx, seq, true)
+}
+
+// change is a state transition to report.
+type change struct {
+	from, to whizbang.CircuitState
+	err      error
+}
+
+// setLocked moves the circuit to state to with a new generation, and
+// returns the change and its sequence number for persistence.
+func (b *Breaker) setLocked(to whizbang.CircuitState, probes uint64, err error, now time.Time) (change, uint64) {
+	w := b.word.Load()
+	c := change{from: stateOf(w), to: to, err: err}
+	b.enterLocked(to, probes, w>>genShift+1, now, now)
+	b.pseq++
+	b.pforce = false
+	return c, b.pseq
+}
+
+// enterLocked sets the state; an open state's break ends BreakDuration
+// after openedAt.
+func (b *Breaker) enterLocked(to whizbang.CircuitState, probes, gen uint64, since, now time.Time) {
+	switch to {
+	case whizbang.Open:
+		end := b.breakDuration - now.Sub(since)
+		end = min(max(end, 0), b.breakDuration)
+		b.openUntil.Store(int64(now.Sub(b.epoch) + end))
+	case whizbang.Closed:
+		b.consec.Store(0)
+		if b.ratio {
+			b.win.clearLocked()
+		}
+	case whizbang.HalfOpen:
+		b.consec.Store(0)
+	}
+	b.since = since
+	b.word.Store(pack(to, probes, gen))
+}
+
+// changed reports a transition to the observer.
+func (b *Breaker) changed(ex *whizbang.Execution, c change) {
+	if b.Observer != nil && c.from != c.to {
+		b.Emit(whizbang.Event{Type: whizbang.CircuitStateChanged, Execution: ex, From: c.from, To: c.to, Err: c.err})
+	}
+}
