@@ -3,6 +3,7 @@ package whizbang_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -123,4 +124,44 @@ func TestTimeLimiterOverallAndPerTry(t *testing.T) {
 			t.Fatalf("timeout from %q, want the overall one", te.Key)
 		}
 	})
+}
+
+func TestResultRepeaterWithAnotherResultTypeIsAnError(t *testing.T) {
+	r := &typedRetrier{resultRetrier: resultRetrier[string]{retrier: retrier{Info: whizbang.Info{Key: "r", Kind: "retry"}, max: 3}, bad: "bad"}}
+	calls := 0
+	_, err := whizbang.Execute(context.Background(), r, func(context.Context) (int, error) { calls++; return 1, nil })
+	if !errors.Is(err, whizbang.ErrResultType) || calls != 0 {
+		t.Fatalf("err = %v after %d calls, want ErrResultType before any call", err, calls)
+	}
+}
+
+type typedRetrier struct{ resultRetrier[string] }
+
+func (*typedRetrier) ResultType() string { return "string" }
+
+func TestRetryAfterFindsTheHintAnywhereInTheChain(t *testing.T) {
+	hint := &whizbang.RateLimitedError{RetryAfter: 3 * time.Second}
+	cases := map[string]struct {
+		err  error
+		want time.Duration
+		ok   bool
+	}{
+		"nil":             {nil, 0, false},
+		"plain":           {errDownstream, 0, false},
+		"direct":          {hint, 3 * time.Second, true},
+		"wrapped":         {fmt.Errorf("calling: %w", hint), 3 * time.Second, true},
+		"joined":          {errors.Join(errDownstream, fmt.Errorf("x: %w", hint)), 3 * time.Second, true},
+		"breaker":         {&whizbang.BrokenCircuitError{RetryAfter: time.Second}, time.Second, true},
+		"no hint in join": {errors.Join(errDownstream, errDownstream), 0, false},
+	}
+	for name, c := range cases {
+		d, ok := whizbang.RetryAfter(c.err)
+		if d != c.want || ok != c.ok {
+			t.Errorf("%s: RetryAfter = %v, %v; want %v, %v", name, d, ok, c.want, c.ok)
+		}
+	}
+	wrapped := fmt.Errorf("x: %w", hint)
+	if n := testing.AllocsPerRun(100, func() { whizbang.RetryAfter(wrapped) }); n != 0 {
+		t.Errorf("RetryAfter allocates %v times, want none", n)
+	}
 }

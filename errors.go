@@ -138,11 +138,26 @@ type RetryAfterHinter interface {
 	RetryAfterHint() time.Duration
 }
 
-// RetryAfter reports the retry-after hint carried anywhere in err's chain.
+// RetryAfter reports the retry-after hint carried anywhere in err's chain
+// (the first one found, depth first, as errors.As would).
 func RetryAfter(err error) (time.Duration, bool) {
-	var h RetryAfterHinter
-	if errors.As(err, &h) {
-		return h.RetryAfterHint(), true
+	for err != nil {
+		if h, ok := err.(RetryAfterHinter); ok {
+			return h.RetryAfterHint(), true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if d, ok := RetryAfter(e); ok {
+					return d, true
+				}
+			}
+			return 0, false
+		default:
+			return 0, false
+		}
 	}
 	return 0, false
 }

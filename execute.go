@@ -3,6 +3,7 @@ package whizbang
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -14,10 +15,12 @@ type layer struct {
 	repeat Repeater
 	limit  TimeLimiter
 	around Interceptor
+	typed  bool // the policy is result-aware: it has a HandlesResult method or implements ResultTyped
 }
 
 func newLayer(p Policy) layer {
 	l := layer{policy: p, info: p.PolicyInfo()}
+	l.typed = resultTypeName(p) != ""
 	switch q := p.(type) {
 	case Gate:
 		l.gate = q
@@ -265,24 +268,38 @@ func behave[R any](ctx context.Context, c *call, ls []layer, fn func(context.Con
 	case nil, *PolicyWrap:
 		return run(ctx, c, ls[1:], fn)
 	}
-	if want, ok := resultTypeOf(l.policy); ok {
-		var zero R
-		return zero, &ResultTypeError{Key: l.info.Key, Kind: l.info.Kind, Want: want, Got: fmt.Sprintf("%T", zero)}
+	if l.typed {
+		return mismatch[R](l)
 	}
 	return run(ctx, c, ls[1:], fn)
 }
 
-// ResultTyped is implemented by result-aware policies to name their result
-// type in a [ResultTypeError] when a call of another type runs through them.
-type ResultTyped interface {
-	ResultType() string
+// mismatch reports a result-aware policy run with another result type.
+func mismatch[R any](l *layer) (R, error) {
+	var zero R
+	return zero, &ResultTypeError{Key: l.info.Key, Kind: l.info.Kind, Want: resultTypeName(l.policy), Got: fmt.Sprintf("%T", zero)}
 }
 
-func resultTypeOf(p Policy) (string, bool) {
+// resultTypeName names the result type p is bound to, or "" for a policy
+// that runs with any result type. It asks ResultTyped, else looks for a
+// HandlesResult(R) method.
+func resultTypeName(p Policy) string {
 	if t, ok := p.(ResultTyped); ok {
-		return t.ResultType(), true
+		return t.ResultType()
 	}
-	return "", false
+	if m, ok := reflect.TypeOf(p).MethodByName("HandlesResult"); ok && m.Type.NumIn() == 2 {
+		return m.Type.In(1).String()
+	}
+	return ""
+}
+
+// ResultTyped is implemented by result-aware policies ([Fallbacker],
+// [Cacher], a [Repeater] with a [ResultHandler]) to name their result type.
+// The engine then refuses, with a [ResultTypeError], a call of another type
+// instead of passing it through. A policy with a HandlesResult(R) method is
+// recognised as result-aware without it.
+type ResultTyped interface {
+	ResultType() string
 }
 
 func gated[R any](ctx context.Context, c *call, g Gate, rest []layer, fn func(context.Context) (R, error)) (r R, err error) {
@@ -303,7 +320,13 @@ func gated[R any](ctx context.Context, c *call, g Gate, rest []layer, fn func(co
 }
 
 func repeated[R any](ctx context.Context, c *call, l *layer, rest []layer, fn func(context.Context) (R, error)) (R, error) {
-	rh, _ := l.policy.(ResultHandler[R])
+	var rh ResultHandler[R]
+	if l.typed {
+		var ok bool
+		if rh, ok = l.policy.(ResultHandler[R]); !ok {
+			return mismatch[R](l)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		if c.ex != nil {
 			c.ex.attempt.Store(int32(attempt))
