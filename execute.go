@@ -194,6 +194,14 @@ func run[R any](ctx context.Context, c *call, ls []layer, fn func(context.Contex
 		return step(ctx, c, ls, fn)
 	}
 	if l.gate == nil {
+		if l.repeat != nil && !l.typed {
+			// The first attempt of a retry, in line; the rest in retrying.
+			r, err = next(ctx, c, ls[1:], fn)
+			if err == nil {
+				return r, nil
+			}
+			return retrying(ctx, c, l, nil, ls[1:], fn, r, err)
+		}
 		return behave(ctx, c, ls, fn)
 	}
 	permit, err := l.gate.Acquire(ctx, nil)
@@ -327,19 +335,23 @@ func repeated[R any](ctx context.Context, c *call, l *layer, rest []layer, fn fu
 			return mismatch[R](l)
 		}
 	}
+	if c.ex != nil {
+		c.ex.attempt.Store(1)
+	}
+	r, err := next(ctx, c, rest, fn)
+	if err == nil && (rh == nil || !rh.HandlesResult(r)) {
+		return r, nil
+	}
+	return retrying(ctx, c, l, rh, rest, fn, r, err)
+}
+
+// retrying carries on after a first attempt that failed with (r, err).
+func retrying[R any](ctx context.Context, c *call, l *layer, rh ResultHandler[R], rest []layer, fn func(context.Context) (R, error), r R, err error) (R, error) {
 	for attempt := 1; ; attempt++ {
-		if c.ex != nil {
-			c.ex.attempt.Store(int32(attempt))
-		}
-		r, err := next(ctx, c, rest, fn)
-		handled := err == nil && rh != nil && rh.HandlesResult(r)
-		if err == nil && !handled {
-			return r, nil
-		}
 		if ctx.Err() != nil {
 			return r, err // the caller gave up: no more attempts
 		}
-		delay, again := l.repeat.Next(ctx, c.ex, attempt, err, handled)
+		delay, again := l.repeat.Next(ctx, c.ex, attempt, err, err == nil)
 		if !again {
 			return r, err
 		}
@@ -354,6 +366,13 @@ func repeated[R any](ctx context.Context, c *call, l *layer, rest []layer, fn fu
 				}
 				return r, err
 			}
+		}
+		if c.ex != nil {
+			c.ex.attempt.Store(int32(attempt + 1))
+		}
+		r, err = next(ctx, c, rest, fn)
+		if err == nil && (rh == nil || !rh.HandlesResult(r)) {
+			return r, nil
 		}
 	}
 }
