@@ -24,8 +24,10 @@ type Options struct {
 	// Default: empty.
 	Key string
 	// Observer receives the bulkhead's events: Rejected for every refused
-	// call and QueueChanged whenever the queue grows or shrinks. Default:
-	// nil (no events, no cost).
+	// call and QueueChanged whenever the queue grows or shrinks. Events are
+	// sent outside the bulkhead's lock, so QueueChanged events of concurrent
+	// callers may arrive out of order; each carries the length its change
+	// produced. Default: nil (no events, no cost).
 	Observer whizbang.Observer
 	// MaxConcurrency is how many calls may run at once. Default (0):
 	// [DefaultMaxConcurrency]. Must not be negative.
