@@ -1,11 +1,11 @@
 package bulkhead_test
 
 import (
-	"slices"
 	"context"
 	"errors"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -167,8 +167,10 @@ func TestQueueFillsUpThenRejects(t *testing.T) {
 		var lens []int
 		for _, e := range rec.of(whizbang.QueueChanged) {
 			lens = append(lens, e.QueueLength)
-			if e.InFlight != 2 {
-				t.Errorf("QueueChanged InFlight = %d, want 2", e.InFlight)
+			// Releases that find the queue empty do not take the lock, so
+			// the last event may already see one of them.
+			if e.InFlight < 1 || e.InFlight > 2 {
+				t.Errorf("QueueChanged InFlight = %d, want 2 (or 1 as the queue empties)", e.InFlight)
 			}
 		}
 		// Events are emitted outside the bulkhead's lock, so concurrent
