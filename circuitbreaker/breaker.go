@@ -89,9 +89,7 @@ type Options struct {
 	// failure. Errors it does not handle are ignored: they neither count as
 	// failures nor reset the consecutive count, and a half-open probe ending
 	// with one just frees its slot. A call that panicked is released with a
-	// non-nil error of the engine's. Default: every error except
-	// [context.Canceled] (a caller giving up says nothing of the
-	// downstream's health).
+	// non-nil error of the engine's. Default: [DefaultShouldHandle].
 	ShouldHandle func(error) bool
 
 	// Store, when set, persists the breaker's state under StateKey so that
@@ -254,7 +252,7 @@ func New(o Options) (*Breaker, error) {
 		b.stateKey = o.Key
 	}
 	if b.shouldHandle == nil {
-		b.shouldHandle = defaultShouldHandle
+		b.shouldHandle = DefaultShouldHandle
 	}
 	b.errIsolated = &whizbang.BrokenCircuitError{Key: o.Key, Isolated: true}
 	b.errNoProbe = &whizbang.BrokenCircuitError{Key: o.Key}
@@ -275,7 +273,16 @@ func MustNew(o Options) *Breaker {
 	return b
 }
 
-func defaultShouldHandle(err error) bool { return !errors.Is(err, context.Canceled) }
+// DefaultShouldHandle counts every error as a failure except those that say
+// nothing of the downstream's health: [context.Canceled] (the caller gave
+// up) and the rejections of policies inside the breaker,
+// [whizbang.ErrBulkheadFull] and [whizbang.ErrRateLimited] (the call was
+// never made). Timeouts count.
+func DefaultShouldHandle(err error) bool {
+	return !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, whizbang.ErrBulkheadFull) &&
+		!errors.Is(err, whizbang.ErrRateLimited)
+}
 
 // Wrap returns a wrap running b around inner: b.Wrap(c) runs b(c(fn)).
 func (b *Breaker) Wrap(inner ...whizbang.Policy) *whizbang.PolicyWrap {

@@ -446,6 +446,9 @@ func TestShouldHandle(t *testing.T) {
 		{"default counts a deadline", nil, context.DeadlineExceeded, true},
 		{"default ignores cancellation", nil, context.Canceled, false},
 		{"default ignores wrapped cancellation", nil, fmt.Errorf("get: %w", context.Canceled), false},
+		{"default counts a timeout", nil, &whizbang.TimeoutError{Timeout: time.Second}, true},
+		{"default ignores a full bulkhead inside", nil, whizbang.ErrBulkheadFull, false},
+		{"default ignores a rate limit inside", nil, &whizbang.RateLimitedError{RetryAfter: time.Second}, false},
 		{"custom counts its errors", onlyTransient, fmt.Errorf("x: %w", errTransient), true},
 		{"custom ignores others", onlyTransient, errBoom, false},
 	}

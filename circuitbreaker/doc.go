@@ -28,7 +28,8 @@
 // [Breaker.Reset], which closes the circuit from any state.
 //
 // Which errors count is ShouldHandle's decision: by default every error but
-// [context.Canceled]. A call that panics counts as a failure, and its permit
+// [context.Canceled] and the rejections of a bulkhead or rate limit inside
+// the breaker ([DefaultShouldHandle]). A call that panics counts as a failure, and its permit
 // is released, when it runs through [whizbang.Execute].
 //
 // Every transition starts a new generation. A permit carries the generation

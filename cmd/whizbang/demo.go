@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/bulkhead"
+	"github.com/whizbang-go/whizbang/circuitbreaker"
+	"github.com/whizbang-go/whizbang/fallback"
+	"github.com/whizbang-go/whizbang/ratelimit"
+	"github.com/whizbang-go/whizbang/retry"
+	"github.com/whizbang-go/whizbang/timeout"
+)
+
+// demoOptions are the demo's flags.
+type demoOptions struct {
+	duration time.Duration // 0: until interrupted
+	rate     int           // calls offered per second
+	workers  int
+	seed     uint64
+}
+
+func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o demoOptions
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
+	fs.IntVar(&o.rate, "rate", 200, "calls offered per second")
+	fs.IntVar(&o.workers, "workers", 16, "concurrent callers")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the simulated downstream")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.rate < 1 || o.workers < 1 {
+		return errors.New("demo: -rate and -workers must be at least 1")
+	}
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	return demo(ctx, o, stdout)
+}
+
+// downstream is a simulated flaky service that goes through phases: healthy,
+// failing, slow, and healthy again, over a 20-second cycle.
+type downstream struct {
+	start time.Time
+	mu    sync.Mutex
+	rng   *rand.Rand
+}
+
+// phase names what the downstream is doing at elapsed time t.
+func phase(t time.Duration) string {
+	switch s := t % (20 * time.Second); {
+	case s < 6*time.Second:
+		return "healthy"
+	case s < 9*time.Second:
+		return "failing"
+	case s < 12*time.Second:
+		return "healthy"
+	case s < 15*time.Second:
+		return "slow"
+	}
+	return "healthy"
+}
+
+// placeholder is what the fallback serves.
+const placeholder = "inventory: unknown (served from fallback)"
+
+var errUnavailable = errors.New("downstream: 503 service unavailable")
+
+func (d *downstream) call(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	roll := d.rng.Float64()
+	jitter := time.Duration(d.rng.IntN(10)) * time.Millisecond
+	d.mu.Unlock()
+	latency, failing := 5*time.Millisecond+jitter, roll < 0.02
+	switch phase(time.Since(d.start)) {
+	case "failing":
+		failing = roll < 0.9
+	case "slow":
+		latency = 150*time.Millisecond + 30*jitter
+	}
+	t := time.NewTimer(latency)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-t.C:
+	}
+	if failing {
+		return "", errUnavailable
+	}
+	return "inventory: 42 in stock", nil
+}
+
+// tally counts calls, and the faults the fallback served by their final
+// reason; timeouts are counted as they happen (a retry may hide them).
+type tally struct {
+	calls, ok, retries, served                                        atomic.Int64
+	brokenCircuit, bulkheadFull, rateLimited, timedOut, downstreamErr atomic.Int64
+}
+
+func (t *tally) record(err error) {
+	switch {
+	case errors.Is(err, whizbang.ErrBrokenCircuit):
+		t.brokenCircuit.Add(1)
+	case errors.Is(err, whizbang.ErrBulkheadFull):
+		t.bulkheadFull.Add(1)
+	case errors.Is(err, whizbang.ErrRateLimited):
+		t.rateLimited.Add(1)
+	case errors.Is(err, whizbang.ErrTimeout):
+		// counted as they happen, by the timeout's observer
+	default:
+		t.downstreamErr.Add(1)
+	}
+}
+
+func (t *tally) failed() int64 {
+	return t.served.Load()
+}
+
+// demoPolicies is the wrap the demo calls through, with handles on the
+// stateful policies for the summary.
+type demoPolicies struct {
+	wrap    whizbang.Policy
+	breaker *circuitbreaker.Breaker
+	limiter *ratelimit.Limiter
+	bulk    *bulkhead.Bulkhead
+}
+
+func newDemoPolicies(t *tally, rate int) demoPolicies {
+	retries := retry.MustNew(retry.Options{
+		Key:        "retry",
+		MaxRetries: 2,
+		Backoff:    retry.Exponential,
+		Delay:      20 * time.Millisecond,
+		// Retry what the downstream did wrong; serve our own rejections
+		// (open circuit, full bulkhead, rate limit) from the fallback at once.
+		ShouldRetry: func(err error) bool {
+			return errors.Is(err, errUnavailable) || errors.Is(err, whizbang.ErrTimeout)
+		},
+		Observer: whizbang.ObserverFunc(func(e whizbang.Event) {
+			if e.Type == whizbang.RetryScheduled {
+				t.retries.Add(1)
+			}
+		}),
+	})
+	breaker := circuitbreaker.MustNew(circuitbreaker.Options{
+		Key:              "inventory-breaker",
+		FailureThreshold: 10,
+		BreakDuration:    2 * time.Second,
+	})
+	bulk := bulkhead.MustNew(bulkhead.Options{Key: "inventory-bulkhead", MaxConcurrency: 8, MaxQueuedActions: 4, QueueTimeout: 50 * time.Millisecond})
+	limiter := ratelimit.MustNew(ratelimit.Options{
+		Key:    "inventory-ratelimit",
+		Limits: []ratelimit.Limit{{TokenLimit: max(1, rate*3/4), Window: time.Second}},
+	})
+	perTry := timeout.MustNew(timeout.Options{
+		Key:      "inventory-timeout",
+		Duration: 100 * time.Millisecond,
+		Observer: whizbang.ObserverFunc(func(e whizbang.Event) {
+			if e.Type == whizbang.TimedOut {
+				t.timedOut.Add(1)
+			}
+		}),
+	})
+	orPlaceholder := fallback.MustNew(fallback.Options[string]{
+		Key: "fallback",
+		Func: func(ctx context.Context, err error) (string, error) {
+			t.served.Add(1)
+			t.record(err)
+			return placeholder, nil
+		},
+	})
+	return demoPolicies{
+		wrap:    whizbang.Wrap(orPlaceholder, retries, breaker, bulk, limiter, perTry).WithKey("inventory"),
+		breaker: breaker,
+		limiter: limiter,
+		bulk:    bulk,
+	}
+}
+
+func demo(ctx context.Context, o demoOptions, out io.Writer) error {
+	var t tally
+	ps := newDemoPolicies(&t, o.rate)
+	d := &downstream{start: time.Now(), rng: rand.New(rand.NewPCG(o.seed, o.seed+1))}
+	fmt.Fprintf(out, "whizbang demo: %d calls/s from %d callers through fallback → retry → circuit breaker → bulkhead → rate limit → timeout\n", o.rate, o.workers)
+	fmt.Fprintln(out, "the downstream cycles every 20 s: healthy, failing (90% errors), healthy, slow (150 ms+), healthy. Ctrl-C stops.")
+
+	var wg sync.WaitGroup
+	interval := time.Duration(o.workers) * time.Second / time.Duration(o.rate)
+	for w := 0; w < o.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Stagger the callers so that they do not all call at once.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(w) * interval / time.Duration(o.workers)):
+			}
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				t.calls.Add(1)
+				if v, err := whizbang.Execute(ctx, ps.wrap, d.call); err == nil && v != placeholder {
+					t.ok.Add(1)
+				}
+			}
+		}()
+	}
+
+	report := time.NewTicker(time.Second)
+	defer report.Stop()
+	start := time.Now()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-report.C:
+			printSummary(out, time.Since(start), &t, ps, phase(time.Since(d.start)))
+		}
+	}
+	wg.Wait()
+	fmt.Fprint(out, "final: ")
+	printSummary(out, time.Since(start), &t, ps, phase(time.Since(d.start)))
+	return nil
+}
+
+func printSummary(out io.Writer, elapsed time.Duration, t *tally, ps demoPolicies, phase string) {
+	fmt.Fprintf(out, "%4ds %-8s calls=%-6d ok=%-6d fallback=%-5d [open=%d bulkhead=%d limited=%d timeout=%d error=%d] retries=%-5d breaker=%-9s tokens=%.0f inflight=%d\n",
+		int(elapsed.Round(time.Second)/time.Second), phase,
+		t.calls.Load(), t.ok.Load(), t.failed(),
+		t.brokenCircuit.Load(), t.bulkheadFull.Load(), t.rateLimited.Load(), t.timedOut.Load(), t.downstreamErr.Load(),
+		t.retries.Load(), ps.breaker.State(), ps.limiter.Tokens(), ps.bulk.InFlight())
+}
