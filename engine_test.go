@@ -165,3 +165,27 @@ func TestRetryAfterFindsTheHintAnywhereInTheChain(t *testing.T) {
 		t.Errorf("RetryAfter allocates %v times, want none", n)
 	}
 }
+
+func TestResultAwarePolicyAlternatingResultTypes(t *testing.T) {
+	fb := &substitute[int]{Info: whizbang.Info{Key: "fb", Kind: "fallback"}, value: 7}
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if v, err := whizbang.Execute(ctx, fb, func(context.Context) (int, error) { return 0, errDownstream }); v != 7 || err != nil {
+			t.Fatalf("int call %d: got %v, %v", i, v, err)
+		}
+		if _, err := whizbang.Execute(ctx, fb, func(context.Context) (string, error) { return "", nil }); !errors.Is(err, whizbang.ErrResultType) {
+			t.Fatalf("string call %d: err = %v, want ErrResultType", i, err)
+		}
+	}
+}
+
+func TestSingleGatePanicReleasesItsPermit(t *testing.T) {
+	g := &countingGate{}
+	func() {
+		defer func() { recover() }()
+		whizbang.Execute(context.Background(), g, func(context.Context) (int, error) { panic("boom") })
+	}()
+	if g.acquired.Load() != 1 || g.inFlight.Load() != 0 {
+		t.Fatalf("acquired %d, in flight %d after a panic; want 1, 0", g.acquired.Load(), g.inFlight.Load())
+	}
+}

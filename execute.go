@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,12 +16,17 @@ type layer struct {
 	repeat Repeater
 	limit  TimeLimiter
 	around Interceptor
-	typed  bool // the policy is result-aware: it has a HandlesResult method or implements ResultTyped
+	// typed is set for a result-aware policy (one with a HandlesResult
+	// method or implementing ResultTyped): its typed behaviour, resolved
+	// per result type on first use.
+	typed *typedCell
 }
 
 func newLayer(p Policy) layer {
 	l := layer{policy: p, info: p.PolicyInfo()}
-	l.typed = resultTypeName(p) != ""
+	if resultTypeName(p) != "" {
+		l.typed = new(typedCell)
+	}
 	switch q := p.(type) {
 	case Gate:
 		l.gate = q
@@ -34,15 +40,56 @@ func newLayer(p Policy) layer {
 	return l
 }
 
-// planOf returns the layers a call through p runs, built once per policy.
-func planOf(p Policy) []layer {
-	info := p.PolicyInfo()
-	if ls := info.plan.Load(); ls != nil {
-		return *ls
+// typedCell caches a result-aware policy's behaviour for the result type it
+// was last used with, so that calls do not look up generic interfaces.
+type typedCell struct {
+	ops atomic.Pointer[any] // holds a *typedOps[R]
+}
+
+// typedOps is a result-aware policy's behaviour for result type R; all nil
+// when the policy handles another type.
+type typedOps[R any] struct {
+	fallback Fallbacker[R]
+	cache    Cacher[R]
+	results  ResultHandler[R]
+}
+
+func (o *typedOps[R]) none() bool { return o.fallback == nil && o.cache == nil && o.results == nil }
+
+// opsOf returns l's behaviour for result type R.
+func opsOf[R any](l *layer) *typedOps[R] {
+	if p := l.typed.ops.Load(); p != nil {
+		if o, ok := (*p).(*typedOps[R]); ok {
+			return o
+		}
 	}
-	ls := []layer{newLayer(p)}
-	info.plan.Store(&ls)
-	return ls
+	o := &typedOps[R]{}
+	o.fallback, _ = l.policy.(Fallbacker[R])
+	o.cache, _ = l.policy.(Cacher[R])
+	o.results, _ = l.policy.(ResultHandler[R])
+	var a any = o
+	l.typed.ops.Store(&a)
+	return o
+}
+
+// plan is what a call through a policy runs: its layers, outer to inner,
+// and for a wrap the wrap's own identity (key and observer).
+type plan struct {
+	layers []layer
+	wrap   *Info
+	outer  Policy // the outermost policy, which judges results
+}
+
+// planOf returns the plan of p, built once per policy (a wrap builds its
+// own when it is made).
+func planOf(p Policy) *plan {
+	info := p.PolicyInfo()
+	if pl := info.plan.Load(); pl != nil {
+		return pl
+	}
+	pl := &plan{layers: []layer{newLayer(p)}, outer: p}
+	info.plan.Store(pl)
+	return pl
 }
 
 // call is the per-call state, kept on the caller's stack.
@@ -58,18 +105,42 @@ func Execute[R any](ctx context.Context, p Policy, fn func(context.Context) (R, 
 	if p == nil {
 		return fn(ctx)
 	}
+	pl := planOf(p)
 	c := call{ex: ExecutionFrom(ctx)}
-	info := p.PolicyInfo()
-	if w, ok := p.(*PolicyWrap); ok {
+	if w := pl.wrap; w != nil {
 		if c.ex != nil && w.Key != "" {
 			c.ex.wrapKey.Store(&w.Key)
 		}
 		if w.Observer != nil {
-			return observed(ctx, &c, info, *w.plan.Load(), fn)
+			return observed(ctx, &c, w, pl.outer, pl.layers, fn)
 		}
-		return run(ctx, &c, *w.plan.Load(), fn)
 	}
-	return run(ctx, &c, planOf(p), fn)
+	if len(pl.layers) == 1 && c.ex == nil {
+		if l := &pl.layers[0]; l.gate != nil && l.info.Observer == nil {
+			return gatedCall(ctx, l.gate, fn)
+		}
+	}
+	return run(ctx, &c, pl.layers, fn)
+}
+
+// gatedCall runs fn through a single gate with nothing else to keep track
+// of: the common case of one breaker, bulkhead or rate limit, kept a call
+// shallower than the general path.
+func gatedCall[R any](ctx context.Context, g Gate, fn func(context.Context) (R, error)) (r R, err error) {
+	permit, err := g.Acquire(ctx, nil)
+	if err != nil {
+		return r, err
+	}
+	released := false
+	defer func() {
+		if !released {
+			g.Release(ctx, nil, permit, ErrPanicked)
+		}
+	}()
+	r, err = fn(ctx)
+	released = true
+	g.Release(ctx, nil, permit, err)
+	return r, err
 }
 
 // Protect returns h with p around it: each call of the returned function
@@ -161,26 +232,17 @@ func handlesResult[R any](p Policy, r R) bool {
 }
 
 // observed runs the layers, reporting the start and end of the call to the
-// observer of info (a policy or a wrap).
-func observed[R any](ctx context.Context, c *call, info *Info, ls []layer, fn func(context.Context) (R, error)) (R, error) {
-	ex := c.ex
-	info.Observer.Observe(Event{Type: ExecutionStarted, Policy: info, Execution: ex})
+// observer of info (a wrap's); outer judges whether a result is a fault.
+func observed[R any](ctx context.Context, c *call, info *Info, outer Policy, ls []layer, fn func(context.Context) (R, error)) (R, error) {
+	info.Observer.Observe(Event{Type: ExecutionStarted, Policy: info, Execution: c.ex})
 	start := time.Now()
 	r, err := run(ctx, c, ls, fn)
-	e := Event{Type: ExecutionEnded, Policy: info, Execution: ex, Err: err, Outcome: Successful, Duration: time.Since(start)}
-	if err != nil || handlesResult(info.policy(), r) {
+	e := Event{Type: ExecutionEnded, Policy: info, Execution: c.ex, Err: err, Outcome: Successful, Duration: time.Since(start)}
+	if err != nil || handlesResult(outer, r) {
 		e.Outcome = Failed
 	}
 	info.Observer.Observe(e)
 	return r, err
-}
-
-// policy returns the policy that embeds i, when it is known.
-func (i *Info) policy() Policy {
-	if ls := i.plan.Load(); ls != nil && len(*ls) == 1 {
-		return (*ls)[0].policy
-	}
-	return nil
 }
 
 // run runs the first layer of ls around the rest and fn. Gates, the most
@@ -194,7 +256,7 @@ func run[R any](ctx context.Context, c *call, ls []layer, fn func(context.Contex
 		return step(ctx, c, ls, fn)
 	}
 	if l.gate == nil {
-		if l.repeat != nil && !l.typed {
+		if l.repeat != nil && l.typed == nil {
 			// The first attempt of a retry, in line; the rest in retrying.
 			r, err = next(ctx, c, ls[1:], fn)
 			if err == nil {
@@ -232,16 +294,14 @@ func next[R any](ctx context.Context, c *call, rest []layer, fn func(context.Con
 // key current and reporting to the layer's observer.
 func step[R any](ctx context.Context, c *call, ls []layer, fn func(context.Context) (R, error)) (R, error) {
 	l := &ls[0]
-	if ex := c.ex; ex != nil {
-		prev := ex.policyKey.Load()
+	if ex := c.ex; ex != nil && ex.policyKey.Load() != &l.info.Key {
 		ex.policyKey.Store(&l.info.Key)
-		defer ex.policyKey.Store(prev)
 	}
 	if l.info.Observer == nil {
 		return behave(ctx, c, ls, fn)
 	}
-	if _, isWrap := l.policy.(*PolicyWrap); isWrap {
-		return observed(ctx, c, l.info, ls[1:], fn)
+	if w, isWrap := l.policy.(*PolicyWrap); isWrap {
+		return observed(ctx, c, l.info, outermost(w), ls[1:], fn)
 	}
 	l.info.Observer.Observe(Event{Type: ExecutionStarted, Policy: l.info, Execution: c.ex})
 	start := time.Now()
@@ -267,19 +327,18 @@ func behave[R any](ctx context.Context, c *call, ls []layer, fn func(context.Con
 	case l.around != nil:
 		return intercepted(ctx, c, l.around, ls[1:], fn)
 	}
-	switch q := l.policy.(type) {
-	case Fallbacker[R]:
-		r, err := next(ctx, c, ls[1:], fn)
-		return q.Recover(ctx, c.ex, r, err)
-	case Cacher[R]:
-		return cached(ctx, c, q, ls[1:], fn)
-	case nil, *PolicyWrap:
-		return run(ctx, c, ls[1:], fn)
+	if l.typed != nil {
+		switch o := opsOf[R](l); {
+		case o.fallback != nil:
+			r, err := next(ctx, c, ls[1:], fn)
+			return o.fallback.Recover(ctx, c.ex, r, err)
+		case o.cache != nil:
+			return cached(ctx, c, o.cache, ls[1:], fn)
+		case o.none():
+			return mismatch[R](l)
+		}
 	}
-	if l.typed {
-		return mismatch[R](l)
-	}
-	return run(ctx, c, ls[1:], fn)
+	return next(ctx, c, ls[1:], fn)
 }
 
 // mismatch reports a result-aware policy run with another result type.
@@ -329,11 +388,12 @@ func gated[R any](ctx context.Context, c *call, g Gate, rest []layer, fn func(co
 
 func repeated[R any](ctx context.Context, c *call, l *layer, rest []layer, fn func(context.Context) (R, error)) (R, error) {
 	var rh ResultHandler[R]
-	if l.typed {
-		var ok bool
-		if rh, ok = l.policy.(ResultHandler[R]); !ok {
+	if l.typed != nil {
+		o := opsOf[R](l)
+		if o.results == nil {
 			return mismatch[R](l)
 		}
+		rh = o.results
 	}
 	if c.ex != nil {
 		c.ex.attempt.Store(1)

@@ -38,8 +38,8 @@ func NewExecution(operationKey string) *Execution {
 	return &Execution{OperationKey: operationKey}
 }
 
-// PolicyKey returns the key of the policy currently running the call: inside
-// the call, the innermost one.
+// PolicyKey returns the key of the innermost policy the call has entered:
+// inside the call, the innermost policy of the wrap.
 func (e *Execution) PolicyKey() string { return load(&e.policyKey) }
 
 // PolicyWrapKey returns the key of the outermost wrap the call runs through,

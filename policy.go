@@ -32,7 +32,7 @@ type Info struct {
 	// nothing.
 	Observer Observer
 
-	plan atomic.Pointer[[]layer] // the execution plan, built on first use
+	plan atomic.Pointer[plan] // the execution plan, built on first use
 }
 
 // PolicyInfo returns i, so that a type embedding Info implements [Policy].

@@ -89,9 +89,9 @@ func (w *PolicyWrap) Policies() []Policy {
 	return ps
 }
 
-// build flattens the wrap into the layers a call runs through. A nested
-// wrap keeps a layer of its own only when it has an observer.
-func (w *PolicyWrap) build() *[]layer {
+// build flattens the wrap into the plan a call runs. A nested wrap keeps a
+// layer of its own only when it has an observer.
+func (w *PolicyWrap) build() *plan {
 	var ls []layer
 	for _, p := range []Policy{w.outer, w.inner} {
 		switch q := p.(type) {
@@ -100,12 +100,12 @@ func (w *PolicyWrap) build() *[]layer {
 			if q.Observer != nil {
 				ls = append(ls, layer{policy: q, info: &q.Info})
 			}
-			ls = append(ls, *q.plan.Load()...)
+			ls = append(ls, q.plan.Load().layers...)
 		default:
 			ls = append(ls, newLayer(q))
 		}
 	}
-	return &ls
+	return &plan{layers: ls, wrap: &w.Info, outer: outermost(w)}
 }
 
 // PoliciesOf returns the policies of type T in p, outer to inner, that keep

@@ -269,8 +269,8 @@ func TestKeysAreCarriedInward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ex.PolicyKey(); got != "" {
-		t.Errorf("after the call PolicyKey = %q, want it restored to empty", got)
+	if got := ex.PolicyKey(); got != "breaker" {
+		t.Errorf("after the call PolicyKey = %q, want the innermost policy it entered", got)
 	}
 }
 
