@@ -94,7 +94,8 @@ func planOf(p Policy) *plan {
 
 // call is the per-call state, kept on the caller's stack.
 type call struct {
-	ex *Execution // attached to the context, or nil
+	ex    *Execution // attached to the context, or nil
+	timed bool       // an outer observer is timing the call
 }
 
 // Execute runs fn through p and returns its result as p lets it through. A
@@ -235,14 +236,32 @@ func handlesResult[R any](p Policy, r R) bool {
 // observer of info (a wrap's); outer judges whether a result is a fault.
 func observed[R any](ctx context.Context, c *call, info *Info, outer Policy, ls []layer, fn func(context.Context) (R, error)) (R, error) {
 	info.Observer.Observe(Event{Type: ExecutionStarted, Policy: info, Execution: c.ex})
-	start := time.Now()
+	start := c.startTiming()
 	r, err := run(ctx, c, ls, fn)
-	e := Event{Type: ExecutionEnded, Policy: info, Execution: c.ex, Err: err, Outcome: Successful, Duration: time.Since(start)}
+	e := Event{Type: ExecutionEnded, Policy: info, Execution: c.ex, Err: err, Outcome: Successful, Duration: since(start)}
 	if err != nil || handlesResult(outer, r) {
 		e.Outcome = Failed
 	}
 	info.Observer.Observe(e)
 	return r, err
+}
+
+// startTiming reads the clock for the outermost observed policy of the call
+// only: one pair of readings per call, however many policies observe it.
+func (c *call) startTiming() time.Time {
+	if c.timed {
+		return time.Time{}
+	}
+	c.timed = true
+	return time.Now()
+}
+
+// since is the time since start, or 0 when start was not read.
+func since(start time.Time) time.Duration {
+	if start.IsZero() {
+		return 0
+	}
+	return time.Since(start)
 }
 
 // run runs the first layer of ls around the rest and fn. Gates, the most
@@ -304,9 +323,9 @@ func step[R any](ctx context.Context, c *call, ls []layer, fn func(context.Conte
 		return observed(ctx, c, l.info, outermost(w), ls[1:], fn)
 	}
 	l.info.Observer.Observe(Event{Type: ExecutionStarted, Policy: l.info, Execution: c.ex})
-	start := time.Now()
+	start := c.startTiming()
 	r, err := behave(ctx, c, ls, fn)
-	e := Event{Type: ExecutionEnded, Policy: l.info, Execution: c.ex, Err: err, Outcome: Successful, Duration: time.Since(start)}
+	e := Event{Type: ExecutionEnded, Policy: l.info, Execution: c.ex, Err: err, Outcome: Successful, Duration: since(start)}
 	if err != nil || handlesResult(l.policy, r) {
 		e.Outcome = Failed
 	}

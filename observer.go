@@ -101,7 +101,9 @@ type Event struct {
 	// Outcome of the call as the policy saw it (ExecutionEnded).
 	Outcome Outcome
 	// Duration of the call in the policy (ExecutionEnded) or the limit
-	// (TimedOut).
+	// (TimedOut). To keep to one pair of clock readings per call, only the
+	// outermost observed policy of a call (often the wrap) measures its
+	// ExecutionEnded duration; observed policies inside it report 0.
 	Duration time.Duration
 	// Attempt number, 1-based (RetryScheduled).
 	Attempt int

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/whizbang-go/whizbang"
@@ -483,5 +484,39 @@ func TestProtect(t *testing.T) {
 	}
 	if got, want := j.String(), ">gate <gate >gate <gate(downstream failed)"; got != want {
 		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestOnlyTheOutermostObservedPolicyIsTimed(t *testing.T) {
+	var mu sync.Mutex
+	durations := map[string]time.Duration{}
+	obs := whizbang.ObserverFunc(func(e whizbang.Event) {
+		if e.Type == whizbang.ExecutionEnded {
+			mu.Lock()
+			durations[e.Policy.Key] = e.Duration
+			mu.Unlock()
+		}
+	})
+	inner := &countingGate{Info: whizbang.Info{Key: "inner", Observer: obs}}
+	for name, c := range map[string]struct {
+		p     whizbang.Policy
+		timed string
+	}{
+		"wrap observed":        {whizbang.Wrap(&retrier{max: 1}, inner).WithKey("w").WithObserver(obs), "w"},
+		"first layer observed": {whizbang.Wrap(&countingGate{Info: whizbang.Info{Key: "outer", Observer: obs}}, inner), "outer"},
+	} {
+		clear(durations)
+		synctest.Test(t, func(t *testing.T) {
+			whizbang.Execute(context.Background(), c.p, func(context.Context) (int, error) {
+				time.Sleep(time.Millisecond) // fake time: the call takes exactly 1 ms
+				return 1, nil
+			})
+		})
+		if durations[c.timed] != time.Millisecond {
+			t.Errorf("%s: %s duration = %v, want the call's duration", name, c.timed, durations[c.timed])
+		}
+		if d, ok := durations["inner"]; !ok || d != 0 {
+			t.Errorf("%s: inner policy duration = %v (reported %v), want an event with 0", name, d, ok)
+		}
 	}
 }
