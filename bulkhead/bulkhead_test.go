@@ -14,34 +14,11 @@ import (
 
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/bulkhead"
+	"github.com/whizbang-go/whizbang/internal/policytest"
 )
 
 //go:noinline
 func answer(context.Context) (int, error) { return 42, nil }
-
-// recorder is an observer that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []whizbang.Event
-}
-
-func (r *recorder) Observe(e whizbang.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) of(t whizbang.EventType) []whizbang.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []whizbang.Event
-	for _, e := range r.events {
-		if e.Type == t {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 func TestNewRejectsInvalidOptions(t *testing.T) {
 	tests := []struct {
@@ -137,7 +114,7 @@ func TestExactlyMaxConcurrencyRunAtOnce(t *testing.T) {
 
 func TestQueueFillsUpThenRejects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
+		rec := &policytest.Recorder{}
 		b := bulkhead.MustNew(bulkhead.Options{Key: "q", MaxConcurrency: 2, MaxQueuedActions: 3, Observer: rec})
 		var entered atomic.Int32
 		release := make(chan struct{})
@@ -151,7 +128,7 @@ func TestQueueFillsUpThenRejects(t *testing.T) {
 				t.Fatalf("err = %v, want ErrBulkheadFull", err)
 			}
 		}
-		if n := len(rec.of(whizbang.Rejected)); n != 4 {
+		if n := len(rec.Of(whizbang.Rejected)); n != 4 {
 			t.Fatalf("%d Rejected events, want 4", n)
 		}
 		close(release)
@@ -165,7 +142,7 @@ func TestQueueFillsUpThenRejects(t *testing.T) {
 		}
 		// The queue grew to 3 and shrank to 0, one QueueChanged each time.
 		var lens []int
-		for _, e := range rec.of(whizbang.QueueChanged) {
+		for _, e := range rec.Of(whizbang.QueueChanged) {
 			lens = append(lens, e.QueueLength)
 			// Releases that find the queue empty do not take the lock, so
 			// the last event may already see one of them.
@@ -278,7 +255,7 @@ func TestGivingUpRemovesTheWaiter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				rec := &recorder{}
+				rec := &policytest.Recorder{}
 				b := bulkhead.MustNew(bulkhead.Options{MaxConcurrency: 1, MaxQueuedActions: 2, QueueTimeout: tt.timeout, Observer: rec})
 				hold, err := b.Acquire(context.Background(), nil)
 				if err != nil {
@@ -300,7 +277,7 @@ func TestGivingUpRemovesTheWaiter(t *testing.T) {
 				if b.QueueLength() != 0 || b.InFlight() != 1 {
 					t.Fatalf("QueueLength %d, InFlight %d; want 0, 1", b.QueueLength(), b.InFlight())
 				}
-				if n := len(rec.of(whizbang.Rejected)); n != tt.wantRejects {
+				if n := len(rec.Of(whizbang.Rejected)); n != tt.wantRejects {
 					t.Fatalf("%d Rejected events, want %d", n, tt.wantRejects)
 				}
 				// The slot still works and goes to the next caller.

@@ -4,27 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/internal/policytest"
 	"github.com/whizbang-go/whizbang/retry"
 )
-
-func benchmarkSuccess(b *testing.B, p whizbang.Policy) {
-	ctx := context.Background()
-	b.Run("seq", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_, _ = whizbang.Execute(ctx, p, answer)
-		}
-	})
-	b.Run("par", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				_, _ = whizbang.Execute(ctx, p, answer)
-			}
-		})
-	})
-}
 
 // BenchmarkBaseline is the call through Execute with no policy.
 func BenchmarkBaseline(b *testing.B) {
@@ -36,11 +18,11 @@ func BenchmarkBaseline(b *testing.B) {
 }
 
 func BenchmarkSuccess(b *testing.B) {
-	benchmarkSuccess(b, retry.MustNew(retry.Options{}))
+	policytest.BenchmarkExecute(b, retry.MustNew(retry.Options{}), answer)
 }
 
 func BenchmarkResultSuccess(b *testing.B) {
-	benchmarkSuccess(b, retry.MustNewWithResult(retry.Options{}, func(v int) bool { return v < 0 }))
+	policytest.BenchmarkExecute(b, retry.MustNewWithResult(retry.Options{}, func(v int) bool { return v < 0 }), answer)
 }
 
 // BenchmarkNext is the cost of one retry decision (the failure path), with

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/internal/policytest"
 	"github.com/whizbang-go/whizbang/retry"
 )
 
@@ -389,32 +390,9 @@ func TestAttemptIsVisibleInsideTheCall(t *testing.T) {
 	}
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	events []whizbang.Event
-}
-
-func (r *recorder) Observe(e whizbang.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) of(typ whizbang.EventType) []whizbang.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []whizbang.Event
-	for _, e := range r.events {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func TestRetryScheduledEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
+		rec := &policytest.Recorder{}
 		p := retry.MustNew(retry.Options{Key: "r", Observer: rec, Backoff: retry.Linear, Delay: time.Second, MaxRetries: 3})
 		ex := whizbang.NewExecution("op")
 		fn, _ := failing(1000, errFlaky)
@@ -422,7 +400,7 @@ func TestRetryScheduledEvents(t *testing.T) {
 		if !errors.Is(err, errFlaky) {
 			t.Fatalf("err = %v", err)
 		}
-		got := rec.of(whizbang.RetryScheduled)
+		got := rec.Of(whizbang.RetryScheduled)
 		if len(got) != 3 {
 			t.Fatalf("%d RetryScheduled events, want 3", len(got))
 		}
@@ -432,7 +410,7 @@ func TestRetryScheduledEvents(t *testing.T) {
 				t.Errorf("event %d = %+v", i, e)
 			}
 		}
-		if ended := rec.of(whizbang.ExecutionEnded); len(ended) != 1 || ended[0].Outcome != whizbang.Failed {
+		if ended := rec.Of(whizbang.ExecutionEnded); len(ended) != 1 || ended[0].Outcome != whizbang.Failed {
 			t.Errorf("ExecutionEnded events = %+v", ended)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/internal/policytest"
 	"github.com/whizbang-go/whizbang/retry"
 	"github.com/whizbang-go/whizbang/timeout"
 )
@@ -252,43 +253,20 @@ func TestNestedOverallAndPerTryTimeouts(t *testing.T) {
 	})
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	events []whizbang.Event
-}
-
-func (r *recorder) Observe(e whizbang.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) timedOut() []whizbang.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []whizbang.Event
-	for _, e := range r.events {
-		if e.Type == whizbang.TimedOut {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func TestTimedOutEvent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
+		rec := &policytest.Recorder{}
 		p := timeout.MustNew(timeout.Options{Key: "t", Observer: rec, Duration: time.Second})
 		ex := whizbang.NewExecution("op")
 		ctx := whizbang.WithExecution(context.Background(), ex)
 		if _, err := whizbang.Execute(ctx, p, answer); err != nil {
 			t.Fatal(err)
 		}
-		if got := rec.timedOut(); len(got) != 0 {
+		if got := rec.Of(whizbang.TimedOut); len(got) != 0 {
 			t.Fatalf("TimedOut events after a fast call: %+v", got)
 		}
 		_, err := whizbang.Execute(ctx, p, waitForDone)
-		got := rec.timedOut()
+		got := rec.Of(whizbang.TimedOut)
 		if len(got) != 1 {
 			t.Fatalf("%d TimedOut events, want 1", len(got))
 		}
