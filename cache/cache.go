@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/state"
 )
 
 // Kind is the Kind of every [Cache].
@@ -60,6 +61,30 @@ type Options struct {
 	// len(value) when R is string or []byte. Either way it is an estimate,
 	// not a measurement: the default does not follow pointers.
 	SizeFunc func(key string, value any) int
+
+	// Store, when set, is a second tier shared by the caches of every
+	// process using it: a miss in memory looks there before running the
+	// call, and a result the call returns is written there too, for TTL.
+	// Hits in memory never touch it. A result read from the store is kept
+	// in memory for TTL as well, so it may be served up to twice TTL after
+	// it was loaded. A store that fails never fails a call:
+	// a failed read is a miss, a failed write leaves the result in memory
+	// only, and each failure emits a StoreFailed event; for StoreBackoff
+	// after one, the cache does not ask the store. Default: nil (memory
+	// only).
+	Store state.EntryStore
+	// StateKey names the cache's entries in Store: an entry's store key is
+	// StateKey + ":" + its cache key. Default: Key; one of them must be set
+	// when Store is.
+	StateKey string
+	// Codec encodes results for Store. Default: [JSON].
+	Codec Codec
+	// StoreTimeout bounds each store operation. Default 1s. Must not be
+	// negative.
+	StoreTimeout time.Duration
+	// StoreBackoff is how long, after a store error, the cache skips the
+	// store. Default 1s. Must not be negative.
+	StoreBackoff time.Duration
 }
 
 // Stats is a snapshot of a cache's counters.
@@ -106,6 +131,8 @@ type Cache[R any] struct {
 
 	fmu     sync.Mutex
 	flights map[string]*flight[R]
+
+	shared *shared // the Store tier, nil without one
 }
 
 // The bits of entry.state.
@@ -147,6 +174,39 @@ func New[R any](o Options) (*Cache[R], error) {
 	case o.MaxEntries < 0:
 		return nil, &whizbang.OptionError{Kind: Kind, Field: "MaxEntries", Value: o.MaxEntries, Reason: "must not be negative"}
 	}
+	switch {
+	case o.StoreTimeout < 0:
+		return nil, &whizbang.OptionError{Kind: Kind, Field: "StoreTimeout", Value: o.StoreTimeout, Reason: "must not be negative"}
+	case o.StoreBackoff < 0:
+		return nil, &whizbang.OptionError{Kind: Kind, Field: "StoreBackoff", Value: o.StoreBackoff, Reason: "must not be negative"}
+	}
+	var sh *shared
+	if o.Store != nil {
+		name := o.StateKey
+		if name == "" {
+			name = o.Key
+		}
+		if name == "" {
+			return nil, &whizbang.OptionError{Kind: Kind, Field: "StateKey", Value: o.StateKey, Reason: "must be set, or Key must be, when Store is set"}
+		}
+		sh = &shared{
+			store:        o.Store,
+			stateKey:     state.StateKey{Name: name, Scope: state.PerIdentity},
+			codec:        o.Codec,
+			storeTimeout: o.StoreTimeout,
+			storeBackoff: o.StoreBackoff,
+			epoch:        time.Now(),
+		}
+		if sh.codec == nil {
+			sh.codec = JSON{}
+		}
+		if sh.storeTimeout == 0 {
+			sh.storeTimeout = DefaultStoreTimeout
+		}
+		if sh.storeBackoff == 0 {
+			sh.storeBackoff = DefaultStoreBackoff
+		}
+	}
 	if o.TTL == 0 {
 		o.TTL = DefaultTTL
 	}
@@ -163,6 +223,7 @@ func New[R any](o Options) (*Cache[R], error) {
 		resultType: fmt.Sprintf("%T", zero),
 		entries:    newTable[R](o.MaxEntries),
 		flights:    make(map[string]*flight[R]),
+		shared:     sh,
 	}, nil
 }
 
@@ -277,7 +338,7 @@ func (c *Cache[R]) lead(ctx context.Context, key string, f *flight[R], load func
 			close(f.done)
 		}
 	}()
-	v, err = load(ctx)
+	v, err = c.loadThrough(ctx, whizbang.ExecutionFrom(ctx), key, load)
 
 	var e *entry[R]
 	if err == nil {
@@ -379,10 +440,11 @@ func (c *Cache[R]) expire(e *entry[R]) {
 	c.mu.Unlock()
 }
 
-// Delete removes the result cached under key, if any. A load for key
-// running meanwhile still returns its result to its callers but does not
-// cache it.
+// Delete removes the result cached under key, if any, from memory and from
+// the Store (bounded by StoreTimeout). A load for key running meanwhile
+// still returns its result to its callers but does not cache it.
 func (c *Cache[R]) Delete(key string) {
+	defer c.deleteShared(key)
 	c.fmu.Lock()
 	if f, ok := c.flights[key]; ok {
 		f.stale = true

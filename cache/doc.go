@@ -32,6 +32,15 @@
 // instead of sharing that error. A panicking call panics in its own caller;
 // the callers waiting for it get [ErrLoadPanicked].
 //
+// With Options.Store (any [state.EntryStore]: [state.Memory], Redis,
+// PostgreSQL, SQLite), the cache has a second tier shared by every process:
+// a miss in memory reads the store (under StateKey + ":" + key) before
+// running the call, and a success is written there for TTL, encoded by
+// Options.Codec (JSON by default). A hit in memory never touches the store.
+// A store that fails never fails a call: a failed read acts as a miss, a
+// failed write leaves the result in memory only; each failure emits a
+// StoreFailed event, and for StoreBackoff the store is not asked.
+//
 // Stats reports hits, misses, hit rate, entries, evictions and an estimate
 // of the memory held; with an Observer, every lookup is also reported as a
 // CacheHit or CacheMiss event.

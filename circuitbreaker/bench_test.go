@@ -76,3 +76,32 @@ func BenchmarkRejectOpen(b *testing.B) {
 		_, _ = whizbang.Execute(ctx, br, answer)
 	}
 }
+
+// BenchmarkStoreBackedSuccess is the success path of a breaker whose state
+// is in a store: it does no store I/O, so it costs what the in-memory one
+// does.
+func BenchmarkStoreBackedSuccess(b *testing.B) {
+	ctx := context.Background()
+	for _, name := range []string{"memory-only", "store"} {
+		o := Options{}
+		if name == "store" {
+			o = Options{Key: "bench", Store: NewMemoryStore()}
+		}
+		br := MustNew(o)
+		b.Run(name+"/seq", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				whizbang.Execute(ctx, br, answer)
+			}
+		})
+		b.Run(name+"/par", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					whizbang.Execute(ctx, br, answer)
+				}
+			})
+		})
+		br.Close()
+	}
+}

@@ -49,6 +49,8 @@ const (
 	DefaultBreakDuration        = 30 * time.Second
 	DefaultHalfOpenProbes       = 1
 	DefaultStoreTimeout         = time.Second
+	DefaultPollInterval         = 500 * time.Millisecond
+	DefaultStoreBackoff         = time.Second
 )
 
 // MaxHalfOpenProbes is the largest HalfOpenProbes accepted.
@@ -72,7 +74,8 @@ type Options struct {
 	FailureThreshold float64
 	// SamplingDuration is the window over which Ratio mode counts calls,
 	// kept as 10 buckets of a tenth each: the oldest bucket is dropped as a
-	// new one starts. At least 1ms. Default 10s. Ratio mode only.
+	// new one starts. In Consecutive mode with a Store, it is the window of
+	// the fleet's failure count (see [Store]). At least 1ms. Default 10s.
 	SamplingDuration time.Duration
 	// MinimumThroughput is the number of calls that must end within the
 	// window before Ratio mode may trip. Default 10. Ratio mode only.
@@ -103,6 +106,20 @@ type Options struct {
 	// StoreTimeout bounds each store operation the breaker makes. Default
 	// 1s.
 	StoreTimeout time.Duration
+	// PollInterval is how often a breaker with a Store reads it to learn of
+	// the transitions of other breakers sharing StateKey: a trip anywhere is
+	// seen by every breaker within PollInterval plus one store round trip
+	// (at once, plus a round trip, when the store implements
+	// [state.Watcher]). Default 500ms, so the bound is under 1s. Must not
+	// be negative. With a Store only; see [Breaker.Close].
+	PollInterval time.Duration
+	// StoreBackoff is how long, after a store error, calls skip the store:
+	// failures are counted and probes admitted locally, and automatic
+	// transitions are written by the propagation goroutine once the store
+	// answers again, so calls never wait on a store known to be failing
+	// and a store coming back is not hit by every call at once. Isolate
+	// and Reset always try the store. Default 1s. Must not be negative.
+	StoreBackoff time.Duration
 }
 
 // Counts is a snapshot of a breaker's state and counters.
@@ -112,6 +129,9 @@ type Counts struct {
 	// ConsecutiveFailures is the number of failures in a row counted in
 	// Consecutive mode (when open: the run that tripped it).
 	ConsecutiveFailures int64
+	// FleetFailures is, with a Store in Consecutive mode, the highest fleet
+	// failure count the store returned since the last transition.
+	FleetFailures int64
 	// Successes and Failures are the calls counted in the sampling window
 	// (Ratio mode; zero in Consecutive mode).
 	Successes, Failures int64
@@ -147,6 +167,7 @@ type Breaker struct {
 	store        Store
 	stateKey     string
 	storeTimeout time.Duration
+	fleet
 
 	errIsolated *whizbang.BrokenCircuitError // shared: RetryAfter is always 0
 	errNoProbe  *whizbang.BrokenCircuitError
@@ -187,6 +208,7 @@ func New(o Options) (*Breaker, error) {
 		stateKey:      o.StateKey,
 		breakDuration: o.BreakDuration,
 		storeTimeout:  o.StoreTimeout,
+		fleet:         fleet{pollInterval: o.PollInterval, fleetWindow: o.SamplingDuration, storeBackoff: o.StoreBackoff},
 	}
 	t := o.FailureThreshold
 	switch o.Mode {
@@ -245,6 +267,24 @@ func New(o Options) (*Breaker, error) {
 	case b.storeTimeout < 0:
 		return nil, bad("StoreTimeout", o.StoreTimeout, "must not be negative")
 	}
+	switch {
+	case b.pollInterval == 0:
+		b.pollInterval = DefaultPollInterval
+	case b.pollInterval < 0:
+		return nil, bad("PollInterval", o.PollInterval, "must not be negative")
+	}
+	switch {
+	case b.storeBackoff == 0:
+		b.storeBackoff = DefaultStoreBackoff
+	case b.storeBackoff < 0:
+		return nil, bad("StoreBackoff", o.StoreBackoff, "must not be negative")
+	}
+	switch {
+	case b.fleetWindow == 0:
+		b.fleetWindow = DefaultSamplingDuration
+	case b.fleetWindow < time.Millisecond:
+		return nil, bad("SamplingDuration", o.SamplingDuration, "must be at least 1ms")
+	}
 	if b.store != nil && b.stateKey == "" {
 		if o.Key == "" {
 			return nil, bad("StateKey", o.StateKey, "must be set, or Key must be, when Store is set")
@@ -260,6 +300,9 @@ func New(o Options) (*Breaker, error) {
 	b.since = b.epoch
 	b.pwake = make(chan struct{})
 	b.load()
+	if b.store != nil {
+		b.start()
+	}
 	return b, nil
 }
 
@@ -297,7 +340,7 @@ func (b *Breaker) State() whizbang.CircuitState { return stateOf(b.word.Load()) 
 func (b *Breaker) Counts() Counts {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c := Counts{State: stateOf(b.word.Load()), ConsecutiveFailures: b.consec.Load(), Since: b.since}
+	c := Counts{State: stateOf(b.word.Load()), ConsecutiveFailures: b.consec.Load(), Since: b.since, FleetFailures: b.fleetFails.Load()}
 	if b.ratio {
 		c.Successes, c.Failures = b.win.sumLocked(time.Since(b.epoch))
 	}
@@ -330,6 +373,10 @@ func (b *Breaker) acquireSlow(ctx context.Context, ex *whizbang.Execution, w uin
 				return 0, b.reject(ex, b.errNoProbe)
 			}
 			if b.word.CompareAndSwap(w, w+probeOne) {
+				if b.store != nil && !b.fleetProbe(ctx) {
+					b.returnProbe(w &^ probeMask)
+					return 0, b.reject(ex, b.errNoProbe)
+				}
 				return whizbang.Permit(w &^ probeMask), nil
 			}
 		case whizbang.Open:
@@ -350,6 +397,17 @@ func (b *Breaker) acquireSlow(ctx context.Context, ex *whizbang.Execution, w uin
 			b.mu.Unlock()
 			b.changed(ex, c)
 			b.persist(ctx, seq, false)
+			if b.store != nil {
+				if b.word.Load()&^probeMask != w&^probeMask {
+					// Another breaker's state was adopted: look again.
+					b.returnProbe(w &^ probeMask)
+					break
+				}
+				if !b.fleetProbe(ctx) {
+					b.returnProbe(w &^ probeMask)
+					return 0, b.reject(ex, b.errNoProbe)
+				}
+			}
 			return whizbang.Permit(w &^ probeMask), nil
 		default: // Isolated
 			return 0, b.reject(ex, b.errIsolated)
@@ -395,6 +453,9 @@ func (b *Breaker) releaseSlow(ctx context.Context, ex *whizbang.Execution, p whi
 	case whizbang.HalfOpen:
 		if err != nil && !failed {
 			b.returnProbe(uint64(p))
+			if b.store != nil {
+				b.releaseFleetProbe(ctx)
+			}
 			return
 		}
 		b.probed(ctx, ex, uint64(p), err)
@@ -404,6 +465,10 @@ func (b *Breaker) releaseSlow(ctx context.Context, ex *whizbang.Execution, p whi
 // failure records a failure in the closed state and trips the circuit when
 // the threshold is reached.
 func (b *Breaker) failure(ctx context.Context, ex *whizbang.Execution, p uint64, err error) {
+	var fleet int64
+	if b.store != nil && !b.ratio && b.word.Load() == p {
+		fleet = b.addFailure(ctx)
+	}
 	b.mu.Lock()
 	if b.word.Load() != p {
 		b.mu.Unlock()
@@ -418,7 +483,7 @@ func (b *Breaker) failure(ctx context.Context, ex *whizbang.Execution, p uint64,
 		total := ok + bad
 		trip = total >= b.minThroughput && float64(bad) >= b.ratioLimit*float64(total)
 	} else {
-		trip = b.consec.Add(1) >= b.consecLimit
+		trip = b.consec.Add(1) >= b.consecLimit || fleet >= b.consecLimit
 	}
 	if !trip {
 		b.mu.Unlock()
@@ -521,6 +586,7 @@ func (b *Breaker) enterLocked(to whizbang.CircuitState, probes, gen uint64, sinc
 		b.consec.Store(0)
 	}
 	b.since = since
+	b.fleetFails.Store(0)
 	b.word.Store(pack(to, probes, gen))
 }
 

@@ -111,10 +111,16 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"store without any key", Options{Store: store}, "StateKey"},
 		{"store with Key only", Options{Store: store, Key: "k"}, ""},
 		{"store with StateKey only", Options{Store: store, StateKey: "k"}, ""},
+		{"negative poll interval", Options{PollInterval: -1}, "PollInterval"},
+		{"negative store backoff", Options{StoreBackoff: -1}, "StoreBackoff"},
+		{"tiny fleet window", Options{SamplingDuration: time.Microsecond}, "SamplingDuration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, err := New(tt.o)
+			if b != nil {
+				defer b.Close()
+			}
 			if tt.field == "" {
 				if err != nil || b == nil {
 					t.Fatalf("New: %v", err)
@@ -615,6 +621,7 @@ func TestConcurrentExecution(t *testing.T) {
 				MinimumThroughput: 5, BreakDuration: 50 * time.Microsecond, HalfOpenProbes: 2,
 				Observer: rec, Store: NewMemoryStore(), StateKey: "k",
 			})
+			defer b.Close()
 			var wg sync.WaitGroup
 			for g := range 8 {
 				wg.Go(func() {

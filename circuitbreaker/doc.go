@@ -51,11 +51,44 @@
 // With an Observer, the breaker reports CircuitStateChanged (From, To, and
 // Err: the failure that opened it) and Rejected (Err: the rejection).
 //
-// # Persistence
+// # Persistence and fleets
 //
-// With Options.Store, the state outlives the process and can be shared by
-// breakers in several processes under one StateKey. A breaker created over
-// a stored open state is open for the rest of its break. A store that fails
-// or is slow never fails a call: the breaker runs on its local state. See
-// [Store].
+// With Options.Store (any [state.BreakerStore]: [state.Memory], Redis,
+// PostgreSQL, SQLite), the state outlives the process and is shared by the
+// breakers of every process under one StateKey (the store adds its own
+// prefix):
+//
+//   - Transitions are written with a versioned compare-and-swap; a lost swap
+//     adopts what the other breaker wrote. A breaker created over a stored
+//     open state is open for the rest of its break, measured by the store's
+//     clock (the snapshot's Age), never by comparing the clocks of two
+//     machines.
+//   - Propagation: a background goroutine per breaker (stop it with
+//     [Breaker.Close]) reads the store every PollInterval (default 500ms),
+//     and at once when the store pushes a change ([state.Watcher]: Redis
+//     pub/sub, PostgreSQL LISTEN/NOTIFY). A trip anywhere is seen by every
+//     breaker within PollInterval plus one store round trip: under 1s by
+//     default, about one round trip with a Watcher.
+//   - In Consecutive mode each failure is also counted in the store, exactly
+//     (an atomic add), and the circuit trips when the fleet's count since
+//     the last transition, within SamplingDuration, reaches
+//     FailureThreshold. A success does not reset the fleet count (that
+//     would cost a store write per success); the local run of failures
+//     still trips the breaker on its own. Ratio mode decides on local
+//     counts and shares its transitions.
+//   - Half-open probes are leased from the store: at most HalfOpenProbes
+//     probes across the fleet; a lease expires after BreakDuration if its
+//     process dies.
+//   - The success path does no store I/O: it costs what it costs without a
+//     store. Store calls happen on failures, transitions and probes, each
+//     bounded by StoreTimeout, with no lock held.
+//
+// How it fails: a store error never fails a call. The breaker carries on
+// with its local state (its own counts, its own probe slots), emits a
+// StoreFailed event, and for StoreBackoff (default 1s) does not ask the
+// store on the call path at all, so calls do not wait on a store known to
+// be down. Only the propagation goroutine keeps trying, once per
+// PollInterval; when the store answers again it writes the transitions made
+// meanwhile (or adopts what the fleet wrote), without a stampede. Isolate
+// and Reset always try the store and return its error. See [Store].
 package circuitbreaker

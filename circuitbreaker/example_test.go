@@ -86,10 +86,12 @@ func ExampleNewMemoryStore() {
 	ctx := context.Background()
 
 	before := circuitbreaker.MustNew(opts)
+	defer before.Close() // a breaker with a store runs a goroutine
 	whizbang.Execute(ctx, before, func(ctx context.Context) (int, error) { return 0, errUnavailable })
 
 	after := circuitbreaker.MustNew(opts) // as if the process had restarted
-	snap, _, _ := store.Load(ctx, "orders")
+	defer after.Close()
+	snap, _ := store.LoadBreaker(ctx, "orders")
 	fmt.Println(after.State(), snap.Version)
 	// Output:
 	// open 1

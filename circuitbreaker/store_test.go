@@ -16,79 +16,93 @@ import (
 type countingStore struct {
 	Store
 	writes atomic.Int64
+	mu     sync.Mutex
 	err    error
 }
 
-func (s *countingStore) Load(ctx context.Context, key string) (Snapshot, bool, error) {
-	if s.err != nil {
-		return Snapshot{}, false, s.err
-	}
-	return s.Store.Load(ctx, key)
+func (s *countingStore) fail(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
 }
 
-func (s *countingStore) CompareAndSwap(ctx context.Context, key string, old uint64, snap Snapshot) (bool, error) {
-	if s.err != nil {
-		return false, s.err
+func (s *countingStore) failing() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *countingStore) LoadBreaker(ctx context.Context, key string) (Snapshot, error) {
+	if err := s.failing(); err != nil {
+		return Snapshot{}, err
 	}
-	ok, err := s.Store.CompareAndSwap(ctx, key, old, snap)
+	return s.Store.LoadBreaker(ctx, key)
+}
+
+func (s *countingStore) SwapBreaker(ctx context.Context, key string, old uint64, snap Snapshot) (Snapshot, bool, error) {
+	if err := s.failing(); err != nil {
+		return Snapshot{}, false, err
+	}
+	cur, ok, err := s.Store.SwapBreaker(ctx, key, old, snap)
 	if ok {
-		if snap.Version != old+1 {
-			return ok, errors.New("breaker wrote a version that does not follow the old one")
-		}
 		s.writes.Add(1)
 	}
-	return ok, err
+	return cur, ok, err
+}
+
+func (s *countingStore) AddFailures(ctx context.Context, key string, epoch uint64, n int64, window time.Duration) (int64, error) {
+	if err := s.failing(); err != nil {
+		return 0, err
+	}
+	return s.Store.AddFailures(ctx, key, epoch, n, window)
+}
+
+func (s *countingStore) TakeProbe(ctx context.Context, key string, epoch uint64, slots int, ttl time.Duration) (bool, error) {
+	if err := s.failing(); err != nil {
+		return false, err
+	}
+	return s.Store.TakeProbe(ctx, key, epoch, slots, ttl)
 }
 
 func stored(t *testing.T, s Store, key string) Snapshot {
 	t.Helper()
-	snap, ok, err := s.Load(context.Background(), key)
-	if err != nil || !ok {
-		t.Fatalf("Load(%q) = %v, %v", key, ok, err)
+	snap, err := s.LoadBreaker(context.Background(), key)
+	if err != nil || snap.Version == 0 {
+		t.Fatalf("LoadBreaker(%q) = %+v, %v", key, snap, err)
 	}
 	return snap
 }
 
-func TestMemoryStoreCompareAndSwap(t *testing.T) {
-	ctx := context.Background()
-	for _, s := range []*MemoryStore{NewMemoryStore(), {}} {
-		if _, ok, err := s.Load(ctx, "k"); ok || err != nil {
-			t.Fatalf("Load of an absent key = %v, %v", ok, err)
-		}
-		steps := []struct {
-			old  uint64
-			want bool
-		}{{1, false}, {0, true}, {0, false}, {2, false}, {1, true}, {1, false}, {2, true}}
-		for i, st := range steps {
-			ok, err := s.CompareAndSwap(ctx, "k", st.old, Snapshot{State: whizbang.Open, Version: st.old + 1})
-			if err != nil || ok != st.want {
-				t.Fatalf("step %d: CompareAndSwap(old %d) = %v, %v; want %v", i, st.old, ok, err, st.want)
-			}
-		}
-		if got := stored(t, s, "k"); got.Version != 3 || got.State != whizbang.Open {
-			t.Fatalf("stored %+v", got)
-		}
-		cancelled, cancel := context.WithCancel(ctx)
-		cancel()
-		if _, err := s.CompareAndSwap(cancelled, "k", 3, Snapshot{}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("CompareAndSwap with a cancelled context: %v", err)
-		}
-		if _, _, err := s.Load(cancelled, "k"); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Load with a cancelled context: %v", err)
-		}
-	}
+func isStored(s Store, key string) bool {
+	snap, _ := s.LoadBreaker(context.Background(), key)
+	return snap.Version != 0
 }
+
+// mustNew is MustNew, closed when the test ends.
+func mustNew(t *testing.T, o Options) *Breaker {
+	b := MustNew(o)
+	t.Cleanup(b.Close)
+	return b
+}
+
+// unwatched returns a memory store without its Watcher, so that breakers
+// learn of others' writes only by polling.
+func unwatched() Store { return &countingStore{Store: NewMemoryStore()} }
+
+// quiet has a breaker poll the store only once an hour, for tests of
+// what it learns through its own writes.
+const quiet = time.Hour
 
 func TestTransitionsAreStored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		store := NewMemoryStore()
-		b := MustNew(Options{Key: "db", Store: store, FailureThreshold: 2, BreakDuration: time.Second})
-		if _, ok, _ := store.Load(ctx, "db"); ok {
+		b := mustNew(t, Options{Key: "db", Store: store, FailureThreshold: 2, BreakDuration: time.Second})
+		if isStored(store, "db") {
 			t.Fatal("a new breaker wrote its state")
 		}
 		succeed(t, b, 10) // the success path writes nothing
-		if _, ok, _ := store.Load(ctx, "db"); ok {
+		if isStored(store, "db") {
 			t.Fatal("successes wrote the state")
 		}
 		tripped := time.Now()
@@ -127,17 +141,17 @@ func TestRestartResumesOpenState(t *testing.T) {
 		{"half-open", 5 * time.Second, whizbang.HalfOpen},
 		{"isolated", time.Hour, whizbang.Isolated},
 		{"closed", time.Second, whizbang.Closed},
-		{"opened in the future by a skewed clock", -10 * time.Second, whizbang.Open},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx := context.Background()
 				store := NewMemoryStore()
-				since := time.Now().Add(-tt.elapsed)
-				store.CompareAndSwap(ctx, "svc", 0, Snapshot{State: tt.state, Since: since, Version: 7})
+				since := time.Now()
+				store.SwapBreaker(ctx, "svc", 0, Snapshot{State: tt.state})
+				time.Sleep(tt.elapsed) // by the store's clock
 
-				b := MustNew(Options{StateKey: "svc", Store: store, BreakDuration: 30 * time.Second})
+				b := mustNew(t, Options{StateKey: "svc", Store: store, BreakDuration: 30 * time.Second})
 				wantState(t, b, tt.state)
 				if c := b.Counts(); !c.Since.Equal(since) {
 					t.Fatalf("Counts.Since = %v, want %v", c.Since, since)
@@ -158,8 +172,8 @@ func TestRestartResumesOpenState(t *testing.T) {
 					t.Fatalf("Acquire after the rest of the break: %v", err)
 				}
 				wantState(t, b, whizbang.HalfOpen)
-				if s := stored(t, store, "svc"); s.State != whizbang.HalfOpen || s.Version != 8 {
-					t.Fatalf("stored %v version %d, want half-open version 8", s.State, s.Version)
+				if s := stored(t, store, "svc"); s.State != whizbang.HalfOpen || s.Version != 2 {
+					t.Fatalf("stored %v version %d, want half-open version 2", s.State, s.Version)
 				}
 			})
 		})
@@ -168,9 +182,9 @@ func TestRestartResumesOpenState(t *testing.T) {
 
 func TestLostSwapAdoptsStoredState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := NewMemoryStore()
-		o := Options{Key: "db", Store: store, FailureThreshold: 1, BreakDuration: time.Second}
-		a, b := MustNew(o), MustNew(o)
+		store := unwatched()
+		o := Options{Key: "db", Store: store, FailureThreshold: 1, BreakDuration: time.Second, PollInterval: quiet}
+		a, b := mustNew(t, o), mustNew(t, o)
 		rec := &recorder{}
 		b.Observer = rec
 
@@ -200,9 +214,9 @@ func TestLostSwapAdoptsStoredState(t *testing.T) {
 
 func TestAutomaticTransitionAfterManualOneAdopts(t *testing.T) {
 	ctx := context.Background()
-	store := NewMemoryStore()
-	o := Options{Key: "db", Store: store, FailureThreshold: 1}
-	a, b := MustNew(o), MustNew(o)
+	store := unwatched()
+	o := Options{Key: "db", Store: store, FailureThreshold: 1, PollInterval: quiet}
+	a, b := mustNew(t, o), mustNew(t, o)
 	if err := b.Reset(ctx); err != nil { // stored: closed, version 1
 		t.Fatal(err)
 	}
@@ -218,7 +232,7 @@ func TestAutomaticTransitionAfterManualOneAdopts(t *testing.T) {
 
 func TestTripIsStoredWhenTheCallersContextHasEnded(t *testing.T) {
 	store := NewMemoryStore()
-	b := MustNew(Options{Key: "db", Store: store, FailureThreshold: 1})
+	b := mustNew(t, Options{Key: "db", Store: store, FailureThreshold: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
 	defer cancel()
 	_, err := whizbang.Execute(ctx, b, func(ctx context.Context) (int, error) { return 0, ctx.Err() })
@@ -234,9 +248,9 @@ func TestManualCommandsOverrideStoredState(t *testing.T) {
 	for _, manual := range []whizbang.CircuitState{whizbang.Closed, whizbang.Isolated} {
 		t.Run(manual.String(), func(t *testing.T) {
 			ctx := context.Background()
-			store := NewMemoryStore()
-			o := Options{Key: "db", Store: store, FailureThreshold: 1}
-			a, b := MustNew(o), MustNew(o)
+			store := unwatched()
+			o := Options{Key: "db", Store: store, FailureThreshold: 1, PollInterval: quiet}
+			a, b := mustNew(t, o), mustNew(t, o)
 			fail(t, a, 1) // stored: open, version 1; b does not know
 			var err error
 			if manual == whizbang.Closed {
@@ -259,7 +273,7 @@ func TestSharedStoreNeverLosesAVersion(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{Store: NewMemoryStore()}
 	o := Options{Key: "db", Store: store, FailureThreshold: 2, BreakDuration: 20 * time.Microsecond}
-	breakers := []*Breaker{MustNew(o), MustNew(o), MustNew(o)}
+	breakers := []*Breaker{mustNew(t, o), mustNew(t, o), mustNew(t, o)}
 	var wg sync.WaitGroup
 	for g := range 6 {
 		b := breakers[g%len(breakers)]
@@ -296,7 +310,7 @@ func TestFailingStoreNeverFailsCalls(t *testing.T) {
 				storeFailures.Add(1)
 			}
 		})
-		b := MustNew(Options{Key: "db", Store: store, FailureThreshold: 2, BreakDuration: time.Second, Observer: obs})
+		b := mustNew(t, Options{Key: "db", Store: store, FailureThreshold: 2, BreakDuration: time.Second, Observer: obs, PollInterval: quiet})
 		wantState(t, b, whizbang.Closed) // the load failed: start closed
 		if storeFailures.Load() != 1 {
 			t.Fatalf("%d StoreFailed events after the failed load, want 1", storeFailures.Load())
@@ -312,11 +326,11 @@ func TestFailingStoreNeverFailsCalls(t *testing.T) {
 		}
 		wantState(t, b, whizbang.Isolated)
 		synctest.Wait()
-		if n := storeFailures.Load(); n < 4 {
-			t.Fatalf("%d StoreFailed events, want one for the load and one per failed write (at least 4)", n)
+		if n := storeFailures.Load(); n != 3 {
+			t.Fatalf("%d StoreFailed events, want 3: the load, the half-open write after the backoff, Isolate (other transitions skip a store known to fail)", n)
 		}
 
-		store.err = nil // the store is back: the next transition writes
+		store.fail(nil) // the store is back: the next transition writes
 		if err := b.Reset(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -329,27 +343,55 @@ func TestFailingStoreNeverFailsCalls(t *testing.T) {
 // slowStore blocks every call until its context ends.
 type slowStore struct{}
 
-func (slowStore) Load(ctx context.Context, key string) (Snapshot, bool, error) {
+func (slowStore) LoadBreaker(ctx context.Context, key string) (Snapshot, error) {
+	<-ctx.Done()
+	return Snapshot{}, ctx.Err()
+}
+
+func (slowStore) SwapBreaker(ctx context.Context, key string, old uint64, s Snapshot) (Snapshot, bool, error) {
 	<-ctx.Done()
 	return Snapshot{}, false, ctx.Err()
 }
 
-func (slowStore) CompareAndSwap(ctx context.Context, key string, old uint64, s Snapshot) (bool, error) {
+func (slowStore) AddFailures(ctx context.Context, key string, epoch uint64, n int64, window time.Duration) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (slowStore) TakeProbe(ctx context.Context, key string, epoch uint64, slots int, ttl time.Duration) (bool, error) {
 	<-ctx.Done()
 	return false, ctx.Err()
+}
+
+func (slowStore) ReleaseProbe(ctx context.Context, key string, epoch uint64) error {
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 func TestSlowStoreIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		b := MustNew(Options{Key: "db", Store: slowStore{}, FailureThreshold: 1, StoreTimeout: 100 * time.Millisecond})
+		b := mustNew(t, Options{Key: "db", Store: slowStore{}, FailureThreshold: 2, StoreTimeout: 100 * time.Millisecond, PollInterval: quiet})
 		if d := time.Since(start); d != 100*time.Millisecond {
 			t.Fatalf("New took %v, want the store timeout", d)
 		}
 		start = time.Now()
-		fail(t, b, 1)
+		fail(t, b, 2)
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("the failing calls took %v within the store backoff, want no wait", d)
+		}
+		wantState(t, b, whizbang.Open)
+		b.Reset(context.Background())
+		time.Sleep(DefaultStoreBackoff)
+		start = time.Now()
+		fail(t, b, 1) // counts in the store, which times out
 		if d := time.Since(start); d != 100*time.Millisecond {
-			t.Fatalf("the tripping call took %v, want the store timeout", d)
+			t.Fatalf("a failing call after the backoff took %v, want the store timeout", d)
+		}
+		start = time.Now()
+		fail(t, b, 1) // trips: store known down, so neither counted nor written
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("the tripping call took %v, want no wait", d)
 		}
 		wantState(t, b, whizbang.Open)
 
@@ -367,7 +409,7 @@ func TestIsolateWaitsForAnotherWriter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
 		store := &gatedStore{Store: NewMemoryStore(), gate: gate}
-		b := MustNew(Options{Key: "db", Store: store, FailureThreshold: 1})
+		b := mustNew(t, Options{Key: "db", Store: store, FailureThreshold: 1, PollInterval: quiet})
 		go run(b, errBoom) // trips, then waits inside the store
 		synctest.Wait()
 		done := make(chan error)
@@ -394,7 +436,114 @@ type gatedStore struct {
 	gate chan struct{}
 }
 
-func (s *gatedStore) CompareAndSwap(ctx context.Context, key string, old uint64, snap Snapshot) (bool, error) {
+func (s *gatedStore) SwapBreaker(ctx context.Context, key string, old uint64, snap Snapshot) (Snapshot, bool, error) {
 	<-s.gate
-	return s.Store.CompareAndSwap(ctx, key, old, snap)
+	return s.Store.SwapBreaker(ctx, key, old, snap)
+}
+
+func TestTransitionsMadeInAnOutageAreWrittenWhenTheStoreIsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &countingStore{Store: NewMemoryStore()}
+		b := mustNew(t, Options{Key: "db", Store: store, FailureThreshold: 2, BreakDuration: time.Minute})
+		store.fail(errors.New("store down"))
+		fail(t, b, 2) // counted locally, trips; the write fails or is skipped
+		wantState(t, b, whizbang.Open)
+		time.Sleep(5 * time.Second) // the poller keeps failing, once per interval
+		if isStored(store.Store, "db") {
+			t.Fatal("stored while the store was down")
+		}
+		store.fail(nil)
+		time.Sleep(DefaultPollInterval)
+		synctest.Wait()
+		if s := stored(t, store, "db"); s.State != whizbang.Open || s.Version != 1 {
+			t.Fatalf("stored %v version %d after the store came back, want open version 1", s.State, s.Version)
+		}
+		if w := store.writes.Load(); w != 1 {
+			t.Fatalf("%d writes, want 1", w)
+		}
+	})
+}
+
+func TestTripPropagatesWithinThePollInterval(t *testing.T) {
+	for _, watch := range []bool{false, true} {
+		name := map[bool]string{false: "polling", true: "watcher"}[watch]
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var store Store = &countingStore{Store: NewMemoryStore()} // hides Watcher
+				if watch {
+					store = NewMemoryStore()
+				}
+				o := Options{Key: "db", Store: store, FailureThreshold: 1, BreakDuration: time.Minute}
+				bs := []*Breaker{mustNew(t, o), mustNew(t, o), mustNew(t, o), mustNew(t, o)}
+				synctest.Wait()
+				start := time.Now()
+				fail(t, bs[0], 1)
+				for _, b := range bs[1:] {
+					for b.State() != whizbang.Open {
+						time.Sleep(time.Millisecond)
+					}
+				}
+				took := time.Since(start)
+				if watch && took > time.Millisecond || !watch && took > DefaultPollInterval+time.Millisecond {
+					t.Fatalf("the trip took %v to reach every breaker", took)
+				}
+				e := rejection(t, bs[3])
+				if e.RetryAfter < time.Minute-time.Second {
+					t.Fatalf("adopted break RetryAfter %v, want about a minute", e.RetryAfter)
+				}
+			})
+		})
+	}
+}
+
+func TestFleetCountsFailuresAndProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := NewMemoryStore()
+		o := Options{Key: "db", Store: store, FailureThreshold: 1000, BreakDuration: time.Second, HalfOpenProbes: 2}
+		var bs []*Breaker
+		for range 8 {
+			bs = append(bs, mustNew(t, o))
+		}
+		var wg sync.WaitGroup
+		for _, b := range bs {
+			wg.Go(func() { fail(t, b, 100) })
+		}
+		wg.Wait()
+		var top int64
+		for _, b := range bs {
+			top = max(top, b.Counts().FleetFailures)
+		}
+		if top != 800 {
+			t.Fatalf("8 breakers x 100 failures: fleet count %d, want 800", top)
+		}
+		// 200 more on one breaker trip the fleet: its local count is 300.
+		fail(t, bs[0], 200)
+		wantState(t, bs[0], whizbang.Open)
+		time.Sleep(time.Second + DefaultPollInterval)
+		synctest.Wait()
+		// Half-open: 2 probes across the fleet, however many breakers ask.
+		admitted := 0
+		hold := make(chan struct{})
+		for _, b := range bs {
+			for range 3 {
+				if p, err := b.Acquire(context.Background(), nil); err == nil {
+					admitted++
+					wg.Go(func() { <-hold; b.Release(context.Background(), nil, p, errors.New("not handled")) })
+				}
+			}
+		}
+		close(hold)
+		wg.Wait()
+		if admitted != 2 {
+			t.Fatalf("%d probes admitted across 8 breakers, want 2", admitted)
+		}
+	})
+}
+
+func TestStoreBackedSuccessDoesNotAllocate(t *testing.T) {
+	b := mustNew(t, Options{Key: "db", Store: NewMemoryStore()})
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() { whizbang.Execute(ctx, b, answer) }); n != 0 {
+		t.Fatalf("the success path of a store-backed breaker allocates %v times per call", n)
+	}
 }

@@ -59,10 +59,16 @@
 // [whizbang.ErrRateLimited] and carries RetryAfter, which retry policies
 // honour. An observer set in Options gets a Rejected event for each one.
 //
-// With a [BucketStore] (Options.Store), Global and PerIdentity buckets are
-// kept in the store under Options.StateKey, and the store's clock decides.
-// When the store fails, the limiter fails open by default: calls are limited
-// by this process's buckets in memory until the store answers again. With
+// With a [BucketStore] (Options.Store: any [state.BucketStore], such as
+// [state.Memory], Redis, PostgreSQL or SQLite), Global and PerIdentity
+// buckets are kept in the store under Options.StateKey (per identity:
+// StateKey + ":" + identity, by [state.StateKey]), and the store's clock
+// decides. Each check is one atomic Take of every limit, bounded by
+// StoreTimeout (default 1s). When the store fails, the limiter fails open
+// by default: calls are limited by this process's buckets in memory. With
 // FailClosed, they are rejected with a [*StoreError] that wraps the store's
-// error (and also matches [whizbang.ErrRateLimited]).
+// error (and also matches [whizbang.ErrRateLimited]). Either way a
+// StoreFailed event is emitted, and for StoreBackoff (default 1s) calls do
+// not ask the store; then one call at a time does, so a store that comes
+// back is not hit by a stampede.
 package ratelimit

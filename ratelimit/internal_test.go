@@ -27,7 +27,7 @@ func TestTokenTimeIsRoundedUpAndPrecise(t *testing.T) {
 		{Limit{TokenLimit: 1_000_000_000, Window: time.Second, ReplenishRate: 3_000_000_000}, 1.0 / (16.0 / 3)},
 		{Limit{TokenLimit: 5, Window: 1000 * 24 * time.Hour}, 1.0 / (1 << 16)},
 	} {
-		l := tc.limit.withDefaults()
+		l := tc.limit.WithDefaults()
 		g, ok := newGCRA(l, time.Second)
 		if !ok {
 			t.Fatalf("%+v: not representable", l)

@@ -2,12 +2,14 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
 	"time"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/state"
 )
 
 // Kind is the Kind of a [Limiter].
@@ -15,62 +17,32 @@ const Kind = "ratelimit"
 
 // Limit is one token bucket: it holds at most BurstSize tokens, starts
 // full, and gains ReplenishRate tokens every Window, continuously (a token
-// every Window/ReplenishRate). Each call takes one token.
-type Limit struct {
-	// TokenLimit is the number of calls allowed per Window, and the default
-	// of ReplenishRate and BurstSize. It must be at least 1.
-	TokenLimit int
-	// Window is the period the limit is counted over. Default: 1s.
-	Window time.Duration
-	// ReplenishRate is the number of tokens added every Window. Default:
-	// TokenLimit.
-	ReplenishRate int
-	// BurstSize is the most tokens the bucket holds: the most calls allowed
-	// at once after a quiet spell. Default: TokenLimit.
-	BurstSize int
-}
+// every Window/ReplenishRate). Each call takes one token. It is
+// [state.Limit], so limits pass to a [BucketStore] as they are.
+type Limit = state.Limit
 
-// withDefaults returns l with its zero fields set to their defaults.
-func (l Limit) withDefaults() Limit {
-	if l.Window == 0 {
-		l.Window = time.Second
-	}
-	if l.ReplenishRate == 0 {
-		l.ReplenishRate = l.TokenLimit
-	}
-	if l.BurstSize == 0 {
-		l.BurstSize = l.TokenLimit
-	}
-	return l
-}
-
-// Scope says whose calls share a bucket.
-type Scope uint8
+// Scope says whose calls share a bucket: [state.Scope].
+type Scope = state.Scope
 
 // The scopes.
 const (
 	// Global: one bucket for every call through the limiter, shared by every
 	// process using the same Store and StateKey.
-	Global Scope = iota
+	Global = state.Global
 	// PerIdentity: a bucket per identity (user, tenant, API key), from
-	// Options.IdentityKey.
-	PerIdentity
+	// Options.IdentityKey; in a Store under StateKey + ":" + identity (see
+	// [state.StateKey]).
+	PerIdentity = state.PerIdentity
 	// PerInstance: one bucket for every call through the limiter in this
 	// process; never kept in a Store.
-	PerInstance
+	PerInstance = state.PerInstance
 )
 
-func (s Scope) String() string {
-	switch s {
-	case Global:
-		return "global"
-	case PerIdentity:
-		return "per-identity"
-	case PerInstance:
-		return "per-instance"
-	}
-	return "unknown"
-}
+// Defaults of [Options].
+const (
+	DefaultStoreTimeout = time.Second
+	DefaultStoreBackoff = time.Second
+)
 
 // Options configures a [Limiter]. The zero value of each field is a useful
 // default, except Limits, which needs at least one limit.
@@ -113,6 +85,14 @@ type Options struct {
 	// memory, as if the scope were PerInstance or PerIdentity without a
 	// store).
 	FailClosed bool
+	// StoreTimeout bounds each store operation. Default 1s. Must not be
+	// negative.
+	StoreTimeout time.Duration
+	// StoreBackoff is how long, after a store error, calls skip the store
+	// (failing open or closed at once, without waiting for it); then one
+	// call at a time tries it again, so a store coming back is not hit by
+	// every waiting call at once. Default 1s. Must not be negative.
+	StoreBackoff time.Duration
 }
 
 // Limiter is a token-bucket rate limit. It implements [whizbang.Gate]: a
@@ -138,9 +118,16 @@ type Limiter struct {
 	scope       Scope
 	identityKey func(context.Context, *whizbang.Execution) string
 	store       BucketStore
-	stateKey    string
+	stateKey    state.StateKey
 	failClosed  bool
-	level       atomic.Uint64 // float64 bits: first limit's tokens as the store last reported them
+	// storeTimeout bounds a store operation; after a store error, calls
+	// skip the store until storeDown (ns since epoch), then one call at a
+	// time (the one that sets probing) tries it again.
+	storeTimeout time.Duration
+	storeBackoff int64
+	storeDown    atomic.Int64
+	probing      atomic.Bool
+	level        atomic.Uint64 // float64 bits: first limit's tokens as the store last reported them
 }
 
 // New returns a limiter, or an [*whizbang.OptionError] naming the first
@@ -158,6 +145,18 @@ func New(o Options) (*Limiter, error) {
 	if o.MaxWait == 0 {
 		o.MaxWait = time.Second
 	}
+	switch {
+	case o.StoreTimeout < 0:
+		return nil, bad("StoreTimeout", o.StoreTimeout, "must not be negative")
+	case o.StoreTimeout == 0:
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	switch {
+	case o.StoreBackoff < 0:
+		return nil, bad("StoreBackoff", o.StoreBackoff, "must not be negative")
+	case o.StoreBackoff == 0:
+		o.StoreBackoff = DefaultStoreBackoff
+	}
 	if o.Scope > PerInstance {
 		return nil, bad("Scope", o.Scope, "must be Global, PerIdentity or PerInstance")
 	}
@@ -172,14 +171,16 @@ func New(o Options) (*Limiter, error) {
 		budget = o.MaxWait
 	}
 	l := &Limiter{
-		Info:        whizbang.Info{Key: o.Key, Kind: Kind, Observer: o.Observer},
-		epoch:       time.Now(),
-		wait:        o.Wait,
-		maxWait:     o.MaxWait,
-		scope:       o.Scope,
-		identityKey: o.IdentityKey,
-		stateKey:    o.StateKey,
-		failClosed:  o.FailClosed,
+		Info:         whizbang.Info{Key: o.Key, Kind: Kind, Observer: o.Observer},
+		epoch:        time.Now(),
+		wait:         o.Wait,
+		maxWait:      o.MaxWait,
+		scope:        o.Scope,
+		identityKey:  o.IdentityKey,
+		stateKey:     state.StateKey{Name: o.StateKey, Scope: o.Scope},
+		failClosed:   o.FailClosed,
+		storeTimeout: o.StoreTimeout,
+		storeBackoff: int64(o.StoreBackoff),
 	}
 	for i, lim := range o.Limits {
 		field := func(name string) string { return fmt.Sprintf("Limits[%d].%s", i, name) }
@@ -193,7 +194,7 @@ func New(o Options) (*Limiter, error) {
 		case lim.BurstSize < 0:
 			return nil, bad(field("BurstSize"), lim.BurstSize, "must not be negative")
 		}
-		lim = lim.withDefaults()
+		lim = lim.WithDefaults()
 		g, ok := newGCRA(lim, budget)
 		if !ok {
 			return nil, bad(field("BurstSize"), lim.BurstSize, "fills too slowly: BurstSize × Window / ReplenishRate (plus MaxWait) must be under a few decades")
@@ -322,28 +323,34 @@ func (l *Limiter) acquireLocal(ctx context.Context, ex *whizbang.Execution, id s
 }
 
 // acquireStore takes the tokens from the store, and on a store error fails
-// open (to the buckets in memory) or closed.
+// open (to the buckets in memory) or closed. After an error, calls skip the
+// store for StoreBackoff; then one call at a time tries it again.
 func (l *Limiter) acquireStore(ctx context.Context, ex *whizbang.Execution, id string) error {
-	key := l.stateKey
-	if l.scope == PerIdentity {
-		key += ":" + id
+	key, _ := l.stateKey.For(id)
+	if down := l.storeDown.Load(); down != 0 {
+		if int64(time.Since(l.epoch)) < down || !l.probing.CompareAndSwap(false, true) {
+			return l.storeFailed(ctx, ex, id, nil)
+		}
+		defer l.probing.Store(false)
 	}
 	var deadline time.Time
 	if l.wait {
 		deadline = time.Now().Add(time.Duration(l.budget(ctx)))
 	}
 	for {
-		d, err := l.store.Take(ctx, key, l.limits, 1)
+		sctx, cancel := context.WithTimeout(ctx, l.storeTimeout)
+		d, err := l.store.Take(sctx, key, l.limits, 1)
+		cancel()
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
 				return cerr
 			}
-			if l.failClosed {
-				err = &StoreError{Key: l.Key, Err: err}
-				l.emitRejected(ex, err)
-				return err
-			}
-			return l.acquireLocal(ctx, ex, id)
+			l.storeDown.Store(max(int64(time.Since(l.epoch))+l.storeBackoff, 1))
+			l.Emit(whizbang.Event{Type: whizbang.StoreFailed, Execution: ex, Err: err, Key: key})
+			return l.storeFailed(ctx, ex, id, err)
+		}
+		if l.storeDown.Load() != 0 {
+			l.storeDown.Store(0)
 		}
 		if l.scope == Global {
 			l.level.Store(math.Float64bits(d.Remaining))
@@ -362,6 +369,24 @@ func (l *Limiter) acquireStore(ctx context.Context, ex *whizbang.Execution, id s
 			return ctx.Err()
 		}
 	}
+}
+
+// errStoreDown is the error of a FailClosed rejection made without asking
+// the store, during the backoff after a store error.
+var errStoreDown = errors.New("ratelimit: store failing; not asked again until its backoff ends")
+
+// storeFailed follows the fail mode when the store failed with err (nil:
+// during the backoff).
+func (l *Limiter) storeFailed(ctx context.Context, ex *whizbang.Execution, id string, err error) error {
+	if l.failClosed {
+		if err == nil {
+			err = errStoreDown
+		}
+		err = &StoreError{Key: l.Key, Err: err}
+		l.emitRejected(ex, err)
+		return err
+	}
+	return l.acquireLocal(ctx, ex, id)
 }
 
 // reject returns the rejection of a call that can succeed retryNs from now,

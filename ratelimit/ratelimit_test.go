@@ -71,6 +71,8 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"negative max wait", ratelimit.Options{Limits: ok, Wait: true, MaxWait: -1}, "MaxWait"},
 		{"unknown scope", ratelimit.Options{Limits: ok, Scope: 7}, "Scope"},
 		{"store without a key", ratelimit.Options{Limits: ok, Store: ratelimit.NewMemoryStore(ratelimit.MemoryStoreOptions{})}, "StateKey"},
+		{"negative store timeout", ratelimit.Options{Limits: ok, StoreTimeout: -1}, "StoreTimeout"},
+		{"negative store backoff", ratelimit.Options{Limits: ok, StoreBackoff: -1}, "StoreBackoff"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := ratelimit.New(tc.o)

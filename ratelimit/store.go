@@ -10,39 +10,16 @@ import (
 	"time"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/state"
 )
 
 // BucketStore keeps token buckets by key, for limits shared by several
-// processes or kept across restarts. It computes each bucket from its
-// (tokens, last refill time) against its own clock, so that processes whose
-// clocks differ still agree.
-//
-// A store holds one bucket per key and position in limits. Take must be
-// atomic: two calls for the same key, from any process, never both spend
-// the same token. Implementations must be safe for concurrent use.
-type BucketStore interface {
-	// Take takes n tokens from the bucket of every limit under key, or from
-	// none: Allowed is true only when each bucket has n tokens. It first
-	// refills each bucket for the time since its last refill (ReplenishRate
-	// tokens per Window, up to BurstSize); a bucket it has never seen starts
-	// full. Take with n == 0 takes nothing and reports the level.
-	//
-	// The limits have their defaults filled in and are valid; Take must not
-	// modify them. n is at most the smallest BurstSize.
-	Take(ctx context.Context, key string, limits []Limit, n int) (Decision, error)
-}
+// processes or kept across restarts: [state.BucketStore], which every
+// store of the state package implements.
+type BucketStore = state.BucketStore
 
-// Decision is a [BucketStore]'s answer to a Take.
-type Decision struct {
-	// Allowed is true when the tokens were taken.
-	Allowed bool
-	// Remaining is the tokens left in the first limit's bucket, after the
-	// take if it was allowed.
-	Remaining float64
-	// RetryAfter, when not Allowed, is how long until every limit's bucket
-	// has the n tokens, if nobody else takes them first.
-	RetryAfter time.Duration
-}
+// Decision is a [BucketStore]'s answer to a Take: [state.Decision].
+type Decision = state.Decision
 
 // StoreError is the rejection a limiter with FailClosed returns when its
 // store fails. It matches [whizbang.ErrRateLimited], and the store's error

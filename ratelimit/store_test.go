@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -316,6 +317,7 @@ func TestStoreFailureFailsOpenToLocalBuckets(t *testing.T) {
 				}
 				// The store is back: its bucket, still full, decides again.
 				store.setDown(false)
+				time.Sleep(ratelimit.DefaultStoreBackoff) // calls skip the store meanwhile
 				if n, _ := drain(t, ctx, l); n != 3 {
 					t.Errorf("admitted %d with the store back, want the store's 3", n)
 				}
@@ -346,6 +348,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 			t.Errorf("events = %+v, want one Rejected", rejected)
 		}
 		store.setDown(false)
+		time.Sleep(ratelimit.DefaultStoreBackoff)
 		if n, _ := drain(t, t.Context(), l); n != 3 {
 			t.Errorf("admitted %d with the store back, want 3", n)
 		}
@@ -362,4 +365,81 @@ func TestStoreWaitEndsWithTheContext(t *testing.T) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// countingStore counts the Takes that reach a failingStore.
+type countingStore struct {
+	failingStore
+	takes atomic.Int64
+}
+
+func (s *countingStore) Take(ctx context.Context, key string, limits []ratelimit.Limit, n int) (ratelimit.Decision, error) {
+	s.takes.Add(1)
+	return s.failingStore.Take(ctx, key, limits, n)
+}
+
+func TestStoreBackoffSkipsTheStoreAndProbesOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &countingStore{failingStore: failingStore{BucketStore: ratelimit.NewMemoryStore(ratelimit.MemoryStoreOptions{}), down: true}}
+		var failed atomic.Int64
+		l := ratelimit.MustNew(ratelimit.Options{
+			Key: "api", Store: store, StoreBackoff: 2 * time.Second,
+			Limits: []ratelimit.Limit{{TokenLimit: 1000, Window: time.Hour}},
+			Observer: whizbang.ObserverFunc(func(e whizbang.Event) {
+				if e.Type == whizbang.StoreFailed {
+					failed.Add(1)
+				}
+			}),
+		})
+		for range 50 {
+			if err := call(t.Context(), l); err != nil {
+				t.Fatalf("fail-open call: %v", err)
+			}
+		}
+		if n := store.takes.Load(); n != 1 {
+			t.Errorf("store asked %d times during the backoff, want 1", n)
+		}
+		if n := failed.Load(); n != 1 {
+			t.Errorf("%d StoreFailed events, want 1", n)
+		}
+		time.Sleep(2 * time.Second)
+		store.setDown(false)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() { _ = call(t.Context(), l) })
+		}
+		wg.Wait()
+		if n := store.takes.Load(); n < 2 || n > 21 {
+			t.Errorf("store asked %d times in all", n)
+		}
+		before := store.takes.Load()
+		_ = call(t.Context(), l)
+		if store.takes.Load() != before+1 {
+			t.Errorf("after the store came back, a call did not ask it")
+		}
+	})
+}
+
+func TestStoreTimeoutBoundsATake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := ratelimit.MustNew(ratelimit.Options{
+			Key: "api", Store: hangingStore{}, StoreTimeout: 50 * time.Millisecond,
+			Limits: []ratelimit.Limit{{TokenLimit: 3, Window: time.Hour}},
+		})
+		start := time.Now()
+		if err := call(t.Context(), l); err != nil {
+			t.Fatalf("fail-open call: %v", err)
+		}
+		if d := time.Since(start); d != 50*time.Millisecond {
+			t.Errorf("call took %v with a hanging store, want the 50ms StoreTimeout", d)
+		}
+	})
+}
+
+// hangingStore answers when the context ends.
+type hangingStore struct{}
+
+func (hangingStore) Take(ctx context.Context, key string, limits []ratelimit.Limit, n int) (ratelimit.Decision, error) {
+	<-ctx.Done()
+	return ratelimit.Decision{}, ctx.Err()
 }

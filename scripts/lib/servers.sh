@@ -23,13 +23,13 @@ free_port() {
   echo "no free port found" >&2; return 1
 }
 
-# wait_port waits until something listens on 127.0.0.1:$1 (up to 30 s).
+# wait_port waits until something listens on 127.0.0.1:$1 (up to 120 s).
 wait_port() {
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 1200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
-  echo "nothing listens on port $1 after 30 s" >&2; return 1
+  echo "nothing listens on port $1 after 120 s" >&2; return 1
 }
 
 apt_updated=""
@@ -91,4 +91,13 @@ start_servers() {
   export WHIZBANG_REQUIRE_SERVERS=1
   local s
   for s in "$@"; do "start_$s"; done
+}
+
+# start_promtool installs promtool (Debian package prometheus) for the
+# exposition check and exports WHIZBANG_PROMTOOL, its path.
+start_promtool() {
+  apt_install promtool prometheus
+  WHIZBANG_PROMTOOL=$(command -v promtool)
+  export WHIZBANG_PROMTOOL
+  echo "promtool at $WHIZBANG_PROMTOOL"
 }
