@@ -159,6 +159,7 @@ type Breaker struct {
 	ratioLimit    float64
 	minThroughput int64
 	breakDuration time.Duration
+	opts          Options // as given to New, with defaults filled in
 	maxProbes     uint64
 	shouldHandle  func(error) bool
 	epoch         time.Time // monotonic origin of openUntil and the window
@@ -299,6 +300,13 @@ func New(o Options) (*Breaker, error) {
 	b.epoch = time.Now()
 	b.since = b.epoch
 	b.pwake = make(chan struct{})
+	o.FailureThreshold, o.BreakDuration, o.HalfOpenProbes = t, b.breakDuration, int(b.maxProbes)
+	o.SamplingDuration, o.MinimumThroughput = b.fleetWindow, int(b.minThroughput)
+	if b.ratio {
+		o.SamplingDuration = time.Duration(b.win.width * buckets)
+	}
+	o.ShouldHandle, o.StateKey, o.StoreTimeout, o.PollInterval, o.StoreBackoff = b.shouldHandle, b.stateKey, b.storeTimeout, b.pollInterval, b.storeBackoff
+	b.opts = o
 	b.load()
 	if b.store != nil {
 		b.start()
@@ -331,6 +339,9 @@ func DefaultShouldHandle(err error) bool {
 func (b *Breaker) Wrap(inner ...whizbang.Policy) *whizbang.PolicyWrap {
 	return whizbang.Wrap(append([]whizbang.Policy{b}, inner...)...)
 }
+
+// Options returns the options the breaker runs with, defaults filled in.
+func (b *Breaker) Options() Options { return b.opts }
 
 // State returns the circuit's state. An open circuit whose break has ended
 // still reports Open until the next Acquire turns it half-open.

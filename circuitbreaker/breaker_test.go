@@ -652,3 +652,15 @@ func TestConcurrentExecution(t *testing.T) {
 		})
 	}
 }
+
+func TestOptionsReportsTheEffectiveValues(t *testing.T) {
+	b := MustNew(Options{Key: "k"})
+	o := b.Options()
+	if o.FailureThreshold != DefaultConsecutiveThreshold || o.BreakDuration != DefaultBreakDuration || o.HalfOpenProbes != DefaultHalfOpenProbes || o.Key != "k" || o.ShouldHandle == nil {
+		t.Fatalf("defaults not filled in: %+v", o)
+	}
+	r := MustNew(Options{Mode: Ratio, FailureThreshold: 0.25, SamplingDuration: 20 * time.Second, BreakDuration: time.Minute})
+	if o := r.Options(); o.Mode != Ratio || o.FailureThreshold != 0.25 || o.SamplingDuration != 20*time.Second || o.MinimumThroughput != DefaultMinimumThroughput || o.BreakDuration != time.Minute {
+		t.Fatalf("ratio options: %+v", o)
+	}
+}

@@ -26,12 +26,14 @@ type BreakerOptions struct {
 	// Degraded.
 	HalfOpenStatus Status
 	// ConsecutiveThreshold is the breaker's FailureThreshold when it runs in
-	// Consecutive mode, used to report its failure rate. Default:
-	// circuitbreaker.DefaultConsecutiveThreshold (5).
+	// Consecutive mode, used to report its failure rate. Default: the
+	// breaker's own, when it reports its options (a *circuitbreaker.Breaker
+	// does), else circuitbreaker.DefaultConsecutiveThreshold (5).
 	ConsecutiveThreshold int
 	// BreakDuration is the breaker's BreakDuration: once an open circuit
 	// has been open that long, the next call will probe the downstream, and
-	// the check reports HalfOpenStatus instead of OpenStatus. Default:
+	// the check reports HalfOpenStatus instead of OpenStatus. Default: the
+	// breaker's own, when it reports its options, else
 	// circuitbreaker.DefaultBreakDuration (30s).
 	BreakDuration time.Duration
 }
@@ -59,6 +61,15 @@ func BreakerCheck(b Breaker, o BreakerOptions) Check {
 	}
 	o.OpenStatus = defaultStatus("BreakerOptions.OpenStatus", o.OpenStatus, Unhealthy)
 	o.HalfOpenStatus = defaultStatus("BreakerOptions.HalfOpenStatus", o.HalfOpenStatus, Degraded)
+	if c, ok := b.(interface{ Options() circuitbreaker.Options }); ok {
+		bo := c.Options()
+		if o.BreakDuration == 0 {
+			o.BreakDuration = bo.BreakDuration
+		}
+		if o.ConsecutiveThreshold == 0 && bo.Mode == circuitbreaker.Consecutive {
+			o.ConsecutiveThreshold = int(bo.FailureThreshold)
+		}
+	}
 	switch {
 	case o.BreakDuration < 0:
 		panic(fmt.Sprintf("health: BreakerOptions.BreakDuration %v is negative", o.BreakDuration))

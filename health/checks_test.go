@@ -122,7 +122,7 @@ func TestBreakerCheckOfRealBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		b := circuitbreaker.MustNew(circuitbreaker.Options{FailureThreshold: 4, BreakDuration: time.Minute})
-		check := health.BreakerCheck(b, health.BreakerOptions{ConsecutiveThreshold: 4, BreakDuration: time.Minute})
+		check := health.BreakerCheck(b, health.BreakerOptions{}) // threshold and break read from the breaker
 		fail := func(context.Context) (int, error) { return 0, errors.New("down") }
 
 		checkResult(t, check.Check(ctx), want{health.Healthy, map[string]any{"state": "Closed", "failureRate": 0.0}})
