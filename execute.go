@@ -20,6 +20,9 @@ type layer struct {
 	// method or implementing ResultTyped): its typed behaviour, resolved
 	// per result type on first use.
 	typed *typedCell
+	// quiet is set when the policy's observer declines execution events
+	// for it (see ExecutionFilter): the layer runs on the fast path.
+	quiet bool
 }
 
 func newLayer(p Policy) layer {
@@ -236,9 +239,9 @@ func handlesResult[R any](p Policy, r R) bool {
 // observer of info (a wrap's); outer judges whether a result is a fault.
 func observed[R any](ctx context.Context, c *call, info *Info, outer Policy, ls []layer, fn func(context.Context) (R, error)) (R, error) {
 	info.Observer.Observe(Event{Type: ExecutionStarted, Policy: info, Execution: c.ex})
-	start := c.startTiming()
+	start, timed := c.startTiming()
 	r, err := run(ctx, c, ls, fn)
-	e := Event{Type: ExecutionEnded, Policy: info, Execution: c.ex, Err: err, Outcome: Successful, Duration: since(start)}
+	e := Event{Type: ExecutionEnded, Policy: info, Execution: c.ex, Err: err, Outcome: Successful, Duration: since(start, timed)}
 	if err != nil || handlesResult(outer, r) {
 		e.Outcome = Failed
 	}
@@ -247,21 +250,39 @@ func observed[R any](ctx context.Context, c *call, info *Info, outer Policy, ls 
 }
 
 // startTiming reads the clock for the outermost observed policy of the call
-// only: one pair of readings per call, however many policies observe it.
-func (c *call) startTiming() time.Time {
+// only: one pair of readings per call, however many policies observe it. It
+// reports false when an outer policy is timing the call.
+func (c *call) startTiming() (time.Duration, bool) {
 	if c.timed {
-		return time.Time{}
+		return 0, false
 	}
 	c.timed = true
-	return time.Now()
+	return time.Since(epoch), true
 }
 
 // since is the time since start, or 0 when start was not read.
-func since(start time.Time) time.Duration {
-	if start.IsZero() {
+func since(start time.Duration, read bool) time.Duration {
+	if !read {
 		return 0
 	}
-	return time.Since(start)
+	return time.Since(epoch) - start
+}
+
+// ExecutionFilter is implemented by observers that want the execution
+// events (ExecutionStarted, ExecutionEnded) of only some of the policies
+// they observe. A wrap asks once, when it is built, for each policy inside
+// it; a declined policy runs on the engine's fast path and its other events
+// (rejections, retries, state changes, cache hits) still arrive. Observing
+// executions costs a few events per call; declining them for the policies
+// inside an observed wrap keeps the cost to the wrap's.
+type ExecutionFilter interface {
+	ObservesExecutions(policy *Info) bool
+}
+
+// quiet reports whether i's observer declines its execution events.
+func quiet(i *Info) bool {
+	f, ok := i.Observer.(ExecutionFilter)
+	return ok && !f.ObservesExecutions(i)
 }
 
 // run runs the first layer of ls around the rest and fn. Gates, the most
@@ -271,7 +292,7 @@ func run[R any](ctx context.Context, c *call, ls []layer, fn func(context.Contex
 		return fn(ctx)
 	}
 	l := &ls[0]
-	if c.ex != nil || l.info.Observer != nil {
+	if c.ex != nil || (l.info.Observer != nil && !l.quiet) {
 		return step(ctx, c, ls, fn)
 	}
 	if l.gate == nil {
@@ -316,16 +337,16 @@ func step[R any](ctx context.Context, c *call, ls []layer, fn func(context.Conte
 	if ex := c.ex; ex != nil && ex.policyKey.Load() != &l.info.Key {
 		ex.policyKey.Store(&l.info.Key)
 	}
-	if l.info.Observer == nil {
+	if l.info.Observer == nil || l.quiet {
 		return behave(ctx, c, ls, fn)
 	}
 	if w, isWrap := l.policy.(*PolicyWrap); isWrap {
 		return observed(ctx, c, l.info, outermost(w), ls[1:], fn)
 	}
 	l.info.Observer.Observe(Event{Type: ExecutionStarted, Policy: l.info, Execution: c.ex})
-	start := c.startTiming()
+	start, timed := c.startTiming()
 	r, err := behave(ctx, c, ls, fn)
-	e := Event{Type: ExecutionEnded, Policy: l.info, Execution: c.ex, Err: err, Outcome: Successful, Duration: since(start)}
+	e := Event{Type: ExecutionEnded, Policy: l.info, Execution: c.ex, Err: err, Outcome: Successful, Duration: since(start, timed)}
 	if err != nil || handlesResult(l.policy, r) {
 		e.Outcome = Failed
 	}

@@ -102,7 +102,9 @@ func (w *PolicyWrap) build() *plan {
 			}
 			ls = append(ls, q.plan.Load().layers...)
 		default:
-			ls = append(ls, newLayer(q))
+			l := newLayer(q)
+			l.quiet = quiet(l.info)
+			ls = append(ls, l)
 		}
 	}
 	return &plan{layers: ls, wrap: &w.Info, outer: outermost(w)}

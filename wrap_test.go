@@ -520,3 +520,27 @@ func TestOnlyTheOutermostObservedPolicyIsTimed(t *testing.T) {
 		}
 	}
 }
+
+// pickyObserver records events and declines execution events of policies
+// other than wraps.
+type pickyObserver struct{ journal }
+
+func (o *pickyObserver) Observe(e whizbang.Event) { o.add("%s:%s", e.Policy.Key, e.Type) }
+
+func (o *pickyObserver) ObservesExecutions(p *whizbang.Info) bool { return p.Kind == whizbang.KindWrap }
+
+func TestExecutionFilterSilencesExecutionsOfDeclinedPolicies(t *testing.T) {
+	obs := &pickyObserver{}
+	gate := &countingGate{Info: whizbang.Info{Key: "gate", Observer: obs}}
+	rej := &rejecter{Info: whizbang.Info{Key: "rej", Observer: obs}, err: whizbang.ErrBulkheadFull}
+	w := whizbang.Wrap(gate, rej).WithKey("w").WithObserver(obs)
+	whizbang.Execute(context.Background(), w, func(context.Context) (int, error) { return 1, nil })
+	rej.Emit(whizbang.Event{Type: whizbang.Rejected}) // a policy's own events still arrive
+	want := "w:execution-started w:execution-ended rej:rejected"
+	if got := obs.String(); got != want {
+		t.Fatalf("events: got %s, want %s", got, want)
+	}
+	if gate.acquired.Load() != 1 {
+		t.Fatalf("the declined gate did not run")
+	}
+}
