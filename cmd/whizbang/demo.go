@@ -7,14 +7,22 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/bulkhead"
 	"github.com/whizbang-go/whizbang/circuitbreaker"
 	"github.com/whizbang-go/whizbang/fallback"
+	"github.com/whizbang-go/whizbang/health"
+	"github.com/whizbang-go/whizbang/metrics"
+	whizprom "github.com/whizbang-go/whizbang/metrics/prometheus"
 	"github.com/whizbang-go/whizbang/ratelimit"
 	"github.com/whizbang-go/whizbang/retry"
 	"github.com/whizbang-go/whizbang/timeout"
@@ -26,6 +34,7 @@ type demoOptions struct {
 	rate     int           // calls offered per second
 	workers  int
 	seed     uint64
+	addr     string // where to serve /metrics and /health; "" for nowhere
 }
 
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,6 +45,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.rate, "rate", 200, "calls offered per second")
 	fs.IntVar(&o.workers, "workers", 16, "concurrent callers")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the simulated downstream")
+	fs.StringVar(&o.addr, "addr", defaultAddr, `serve /metrics (Prometheus) and /health on this address ("" for none)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,10 +114,11 @@ func (d *downstream) call(ctx context.Context) (string, error) {
 }
 
 // tally counts calls, and the faults the fallback served by their final
-// reason; timeouts are counted as they happen (a retry may hide them).
+// reason; retries and timeouts are read from the metrics collector (a retry
+// may hide a timeout).
 type tally struct {
-	calls, ok, retries, served                                        atomic.Int64
-	brokenCircuit, bulkheadFull, rateLimited, timedOut, downstreamErr atomic.Int64
+	calls, ok, retries, served                              atomic.Int64
+	brokenCircuit, bulkheadFull, rateLimited, downstreamErr atomic.Int64
 }
 
 func (t *tally) record(err error) {
@@ -119,7 +130,7 @@ func (t *tally) record(err error) {
 	case errors.Is(err, whizbang.ErrRateLimited):
 		t.rateLimited.Add(1)
 	case errors.Is(err, whizbang.ErrTimeout):
-		// counted as they happen, by the timeout's observer
+		// counted as they happen, by the metrics collector
 	default:
 		t.downstreamErr.Add(1)
 	}
@@ -132,13 +143,16 @@ func (t *tally) failed() int64 {
 // demoPolicies is the wrap the demo calls through, with handles on the
 // stateful policies for the summary.
 type demoPolicies struct {
-	wrap    whizbang.Policy
+	wrap    *whizbang.PolicyWrap
 	breaker *circuitbreaker.Breaker
 	limiter *ratelimit.Limiter
 	bulk    *bulkhead.Bulkhead
+	metrics *metrics.Collector
+	health  *health.Checker
 }
 
 func newDemoPolicies(t *tally, rate int) demoPolicies {
+	m := metrics.New(metrics.PerPolicyExecutions())
 	retries := retry.MustNew(retry.Options{
 		Key:        "retry",
 		MaxRetries: 2,
@@ -149,44 +163,77 @@ func newDemoPolicies(t *tally, rate int) demoPolicies {
 		ShouldRetry: func(err error) bool {
 			return errors.Is(err, errUnavailable) || errors.Is(err, whizbang.ErrTimeout)
 		},
-		Observer: whizbang.ObserverFunc(func(e whizbang.Event) {
-			if e.Type == whizbang.RetryScheduled {
-				t.retries.Add(1)
-			}
-		}),
+		Observer: m,
 	})
 	breaker := circuitbreaker.MustNew(circuitbreaker.Options{
 		Key:              "inventory-breaker",
 		FailureThreshold: 10,
 		BreakDuration:    2 * time.Second,
+		Observer:         m,
 	})
-	bulk := bulkhead.MustNew(bulkhead.Options{Key: "inventory-bulkhead", MaxConcurrency: 8, MaxQueuedActions: 4, QueueTimeout: 50 * time.Millisecond})
+	bulk := bulkhead.MustNew(bulkhead.Options{Key: "inventory-bulkhead", MaxConcurrency: 8, MaxQueuedActions: 4, QueueTimeout: 50 * time.Millisecond, Observer: m})
 	limiter := ratelimit.MustNew(ratelimit.Options{
-		Key:    "inventory-ratelimit",
-		Limits: []ratelimit.Limit{{TokenLimit: max(1, rate*3/4), Window: time.Second}},
+		Key:      "inventory-ratelimit",
+		Limits:   []ratelimit.Limit{{TokenLimit: max(1, rate*3/4), Window: time.Second}},
+		Observer: m,
 	})
 	perTry := timeout.MustNew(timeout.Options{
 		Key:      "inventory-timeout",
 		Duration: 100 * time.Millisecond,
-		Observer: whizbang.ObserverFunc(func(e whizbang.Event) {
-			if e.Type == whizbang.TimedOut {
-				t.timedOut.Add(1)
-			}
-		}),
+		Observer: m,
 	})
 	orPlaceholder := fallback.MustNew(fallback.Options[string]{
-		Key: "fallback",
+		Key:      "fallback",
+		Observer: m,
 		Func: func(ctx context.Context, err error) (string, error) {
 			t.served.Add(1)
 			t.record(err)
 			return placeholder, nil
 		},
 	})
-	return demoPolicies{
-		wrap:    whizbang.Wrap(orPlaceholder, retries, breaker, bulk, limiter, perTry).WithKey("inventory"),
-		breaker: breaker,
-		limiter: limiter,
-		bulk:    bulk,
+	wrap := whizbang.Wrap(orPlaceholder, retries, breaker, bulk, limiter, perTry).WithKey("inventory").WithObserver(m)
+	m.Register(wrap)
+	h := health.New(health.Options{})
+	h.AddBreaker(breaker.Key, breaker, health.BreakerOptions{OpenStatus: health.Degraded}) // the fallback covers it
+	h.AddRateLimit(limiter.Key, limiter, health.RateLimitThresholds{})
+	return demoPolicies{wrap: wrap, breaker: breaker, limiter: limiter, bulk: bulk, metrics: m, health: h}
+}
+
+// defaultAddr is where the demo serves /metrics and /health unless told
+// otherwise.
+const defaultAddr = "127.0.0.1:8080"
+
+// handler serves the demo's Prometheus metrics and health report.
+func (ps demoPolicies) handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(whizprom.New(ps.metrics, whizprom.Options{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /health", ps.health)
+	return mux
+}
+
+// serve serves ps.handler on addr until stop is called. A busy address is
+// reported and the demo carries on without it.
+func serve(addr string, ps demoPolicies, out io.Writer) (stop func()) {
+	if addr == "" {
+		return func() {}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(out, "not serving /metrics and /health: %v (choose another with --addr)\n", err)
+		return func() {}
+	}
+	srv := &http.Server{Handler: ps.handler(), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	fmt.Fprintf(out, "serving http://%s/metrics and http://%s/health\n", ln.Addr(), ln.Addr())
+	return func() {
+		srv.Close()
+		<-done
 	}
 }
 
@@ -196,6 +243,7 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	d := &downstream{start: time.Now(), rng: rand.New(rand.NewPCG(o.seed, o.seed+1))}
 	fmt.Fprintf(out, "whizbang demo: %d calls/s from %d callers through fallback → retry → circuit breaker → bulkhead → rate limit → timeout\n", o.rate, o.workers)
 	fmt.Fprintln(out, "the downstream cycles every 20 s: healthy, failing (90% errors), healthy, slow (150 ms+), healthy. Ctrl-C stops.")
+	defer serve(o.addr, ps, out)()
 
 	var wg sync.WaitGroup
 	interval := time.Duration(o.workers) * time.Second / time.Duration(o.rate)
@@ -243,9 +291,17 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 }
 
 func printSummary(out io.Writer, elapsed time.Duration, t *tally, ps demoPolicies, phase string) {
+	snap := ps.metrics.Snapshot()
+	var retries, timeouts uint64
+	if s, ok := snap.Policy(retry.Kind, "retry"); ok {
+		retries = s.RetryAttempts
+	}
+	if s, ok := snap.Policy(timeout.Kind, "inventory-timeout"); ok {
+		timeouts = s.Timeouts
+	}
 	fmt.Fprintf(out, "%4ds %-8s calls=%-6d ok=%-6d fallback=%-5d [open=%d bulkhead=%d limited=%d timeout=%d error=%d] retries=%-5d breaker=%-9s tokens=%.0f inflight=%d\n",
 		int(elapsed.Round(time.Second)/time.Second), phase,
 		t.calls.Load(), t.ok.Load(), t.failed(),
-		t.brokenCircuit.Load(), t.bulkheadFull.Load(), t.rateLimited.Load(), t.timedOut.Load(), t.downstreamErr.Load(),
-		t.retries.Load(), ps.breaker.State(), ps.limiter.Tokens(), ps.bulk.InFlight())
+		t.brokenCircuit.Load(), t.bulkheadFull.Load(), t.rateLimited.Load(), timeouts, t.downstreamErr.Load(),
+		retries, ps.breaker.State(), ps.limiter.Tokens(), ps.bulk.InFlight())
 }

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/whizbang-go/whizbang"
 )
 
 func TestDemoShowsTheBreakerOpeningAndRecovering(t *testing.T) {
@@ -65,5 +70,43 @@ func TestRunRejectsUnknownCommandsAndBadFlags(t *testing.T) {
 	}
 	if err := run(ctx, []string{"help"}, &out, &errs); err != nil || !strings.Contains(out.String(), "demo") {
 		t.Errorf("help: err = %v, out = %q", err, out.String())
+	}
+}
+
+func TestDemoServesMetricsAndHealth(t *testing.T) {
+	var tl tally
+	ps := newDemoPolicies(&tl, 200)
+	ctx := context.Background()
+	for range 5 {
+		whizbang.Execute(ctx, ps.wrap, func(context.Context) (string, error) { return "ok", nil })
+	}
+	srv := httptest.NewServer(ps.handler())
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("/metrics")
+	if code != http.StatusOK || !strings.Contains(body, `whizbang_policy_executions_total{kind="wrap",outcome="successful",policy="inventory"} 5`) ||
+		!strings.Contains(body, `whizbang_circuitbreaker_state{policy="inventory-breaker",state="closed"} 1`) {
+		t.Errorf("/metrics = %d:\n%s", code, body)
+	}
+	code, body = get("/health")
+	if code != http.StatusOK || !strings.Contains(body, `"status":"Healthy"`) || !strings.Contains(body, `"inventory-breaker":{"status":"Healthy","state":"Closed"`) {
+		t.Errorf("/health = %d: %s", code, body)
+	}
+	// The health report is cached for 1 s: isolate the breaker of a fresh
+	// demo and ask its checker.
+	fresh := newDemoPolicies(&tl, 200)
+	fresh.breaker.Isolate(ctx)
+	rec := httptest.NewRecorder()
+	fresh.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	if !strings.Contains(rec.Body.String(), `"status":"Degraded"`) {
+		t.Errorf("/health with the breaker isolated = %s, want Degraded (the fallback covers it)", rec.Body.String())
 	}
 }
