@@ -101,3 +101,19 @@ start_promtool() {
   export WHIZBANG_PROMTOOL
   echo "promtool at $WHIZBANG_PROMTOOL"
 }
+
+# start_etcd starts an etcd member (Debian package etcd-server) and exports
+# WHIZBANG_ETCD_ENDPOINT (http://host:port).
+start_etcd() {
+  apt_install etcd etcd-server
+  local port peer; port=$(free_port); peer=$(free_port)
+  mkdir -p "$servers_tmp/etcd"
+  etcd --name whizbang-test --data-dir "$servers_tmp/etcd/data" \
+    --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "whizbang-test=http://127.0.0.1:$peer" >"$servers_tmp/etcd/log" 2>&1 &
+  servers_pids+=($!)
+  wait_port "$port"
+  export WHIZBANG_ETCD_ENDPOINT="http://127.0.0.1:$port"
+  echo "etcd on $WHIZBANG_ETCD_ENDPOINT"
+}
