@@ -14,6 +14,7 @@ import (
 
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/cache"
+	"github.com/whizbang-go/whizbang/internal/policytest"
 )
 
 //go:noinline
@@ -29,23 +30,10 @@ type loader struct{ calls atomic.Int32 }
 
 func (l *loader) load(context.Context) (int, error) { return int(l.calls.Add(1)), nil }
 
-// recorder is an observer that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []whizbang.Event
-}
-
-func (r *recorder) Observe(e whizbang.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) summary() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// summary lists the cache events rec saw, as "type key".
+func summary(rec *policytest.Recorder) []string {
 	var out []string
-	for _, e := range r.events {
+	for _, e := range rec.All() {
 		if e.Type == whizbang.CacheHit || e.Type == whizbang.CacheMiss {
 			out = append(out, e.Type.String()+" "+e.Key)
 		}
@@ -551,13 +539,13 @@ func TestInvalidatingDuringALoadKeepsItsResultOut(t *testing.T) {
 }
 
 func TestEventsReportHitsAndMisses(t *testing.T) {
-	rec := &recorder{}
+	rec := &policytest.Recorder{}
 	c := cache.MustNew[int](cache.Options{Key: "c", Observer: rec})
 	defer c.Clear()
 	whizbang.Execute(op("a"), c, answer)
 	whizbang.Execute(op("a"), c, answer)
 	whizbang.Execute(context.Background(), c, answer) // not cacheable: no lookup
-	if got, want := fmt.Sprint(rec.summary()), "[cache-miss a cache-hit a]"; got != want {
+	if got, want := fmt.Sprint(summary(rec)), "[cache-miss a cache-hit a]"; got != want {
 		t.Fatalf("events %s, want %s", got, want)
 	}
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/fallback"
+	"github.com/whizbang-go/whizbang/internal/policytest"
 	"github.com/whizbang-go/whizbang/retry"
 )
 
@@ -160,35 +160,22 @@ func TestExecuteAndCaptureWithFallbackOutermost(t *testing.T) {
 	}
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	events []whizbang.Event
-}
-
-func (r *recorder) Observe(e whizbang.Event) {
-	r.mu.Lock()
-	if e.Type == whizbang.FallbackApplied {
-		r.events = append(r.events, e)
-	}
-	r.mu.Unlock()
-}
-
 func TestFallbackAppliedEvents(t *testing.T) {
-	rec := &recorder{}
+	rec := &policytest.Recorder{}
 	p := fallback.MustNew(fallback.Options[int]{Key: "fb", Observer: rec, Value: 7, HandleResult: func(v int) bool { return v < 0 }})
 	ex := whizbang.NewExecution("op")
 	ctx := whizbang.WithExecution(context.Background(), ex)
 	_, _ = whizbang.Execute(ctx, p, answer)
-	if len(rec.events) != 0 {
-		t.Fatalf("events after a success: %+v", rec.events)
+	if len(rec.Of(whizbang.FallbackApplied)) != 0 {
+		t.Fatalf("events after a success: %+v", rec.Of(whizbang.FallbackApplied))
 	}
 	_, _ = whizbang.Execute(ctx, p, fails(errDown))
 	_, _ = whizbang.Execute(ctx, p, returns(-1))
-	if len(rec.events) != 2 {
-		t.Fatalf("%d FallbackApplied events, want 2", len(rec.events))
+	if len(rec.Of(whizbang.FallbackApplied)) != 2 {
+		t.Fatalf("%d FallbackApplied events, want 2", len(rec.Of(whizbang.FallbackApplied)))
 	}
 	for i, want := range []error{errDown, fallback.ErrHandledResult} {
-		e := rec.events[i]
+		e := rec.Of(whizbang.FallbackApplied)[i]
 		if !errors.Is(e.Err, want) || e.Policy.Key != "fb" || e.Policy.Kind != fallback.Kind || e.Execution != ex {
 			t.Errorf("event %d = %+v, want Err %v", i, e, want)
 		}

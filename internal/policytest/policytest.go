@@ -24,6 +24,13 @@ func (r *Recorder) Observe(e whizbang.Event) {
 	r.mu.Unlock()
 }
 
+// All returns every recorded event, in the order they came.
+func (r *Recorder) All() []whizbang.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]whizbang.Event(nil), r.events...)
+}
+
 // Of returns the recorded events of type t, in the order they came.
 func (r *Recorder) Of(t whizbang.EventType) []whizbang.Event {
 	r.mu.Lock()
