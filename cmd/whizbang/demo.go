@@ -25,6 +25,7 @@ import (
 	whizprom "github.com/whizbang-go/whizbang/metrics/prometheus"
 	"github.com/whizbang-go/whizbang/ratelimit"
 	"github.com/whizbang-go/whizbang/retry"
+	"github.com/whizbang-go/whizbang/state"
 	"github.com/whizbang-go/whizbang/timeout"
 )
 
@@ -35,6 +36,7 @@ type demoOptions struct {
 	workers  int
 	seed     uint64
 	addr     string // where to serve /metrics and /health; "" for nowhere
+	state    string // where breaker and limiter state lives (see openState); "" for nowhere
 }
 
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,6 +48,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.workers, "workers", 16, "concurrent callers")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the simulated downstream")
 	fs.StringVar(&o.addr, "addr", defaultAddr, `serve /metrics (Prometheus) and /health on this address ("" for none)`)
+	fs.StringVar(&o.state, "state", defaultStatePath(), "keep breaker and limiter state in this SQLite file, or in redis://host:port, postgres://..., or memory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -151,7 +154,10 @@ type demoPolicies struct {
 	health  *health.Checker
 }
 
-func newDemoPolicies(t *tally, rate int) demoPolicies {
+// newDemoPolicies builds the demo's wrap. With a store, the breaker and the
+// limiter keep their state in it (shared by every demo using the store);
+// close the breaker when done.
+func newDemoPolicies(t *tally, rate int, store state.Store) demoPolicies {
 	m := metrics.New(metrics.PerPolicyExecutions())
 	retries := retry.MustNew(retry.Options{
 		Key:        "retry",
@@ -170,12 +176,14 @@ func newDemoPolicies(t *tally, rate int) demoPolicies {
 		FailureThreshold: 10,
 		BreakDuration:    2 * time.Second,
 		Observer:         m,
+		Store:            store,
 	})
 	bulk := bulkhead.MustNew(bulkhead.Options{Key: "inventory-bulkhead", MaxConcurrency: 8, MaxQueuedActions: 4, QueueTimeout: 50 * time.Millisecond, Observer: m})
 	limiter := ratelimit.MustNew(ratelimit.Options{
 		Key:      "inventory-ratelimit",
 		Limits:   []ratelimit.Limit{{TokenLimit: max(1, rate*3/4), Window: time.Second}},
 		Observer: m,
+		Store:    store,
 	})
 	perTry := timeout.MustNew(timeout.Options{
 		Key:      "inventory-timeout",
@@ -238,12 +246,25 @@ func serve(addr string, ps demoPolicies, out io.Writer) (stop func()) {
 }
 
 func demo(ctx context.Context, o demoOptions, out io.Writer) error {
+	var store state.Store
+	if o.state != "" {
+		s, closer, err := openState(ctx, o.state)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		store = s
+	}
 	var t tally
-	ps := newDemoPolicies(&t, o.rate)
+	ps := newDemoPolicies(&t, o.rate, store)
+	defer ps.breaker.Close()
 	d := &downstream{start: time.Now(), rng: rand.New(rand.NewPCG(o.seed, o.seed+1))}
 	fmt.Fprintf(out, "whizbang demo: %d calls/s from %d callers through fallback → retry → circuit breaker → bulkhead → rate limit → timeout\n", o.rate, o.workers)
 	fmt.Fprintln(out, "the downstream cycles every 20 s: healthy, failing (90% errors), healthy, slow (150 ms+), healthy. Ctrl-C stops.")
 	defer serve(o.addr, ps, out)()
+	if o.state != "" {
+		fmt.Fprintf(out, "breaker and limiter state in %s (breaker %s)\n", o.state, ps.breaker.State())
+	}
 
 	var wg sync.WaitGroup
 	interval := time.Duration(o.workers) * time.Second / time.Duration(o.rate)

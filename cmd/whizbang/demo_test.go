@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -14,6 +15,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/state"
+	"github.com/whizbang-go/whizbang/state/redisstore"
+	"github.com/whizbang-go/whizbang/state/statetest"
 )
 
 func TestDemoShowsTheBreakerOpeningAndRecovering(t *testing.T) {
@@ -75,7 +79,7 @@ func TestRunRejectsUnknownCommandsAndBadFlags(t *testing.T) {
 
 func TestDemoServesMetricsAndHealth(t *testing.T) {
 	var tl tally
-	ps := newDemoPolicies(&tl, 200)
+	ps := newDemoPolicies(&tl, 200, nil)
 	ctx := context.Background()
 	for range 5 {
 		whizbang.Execute(ctx, ps.wrap, func(context.Context) (string, error) { return "ok", nil })
@@ -102,11 +106,82 @@ func TestDemoServesMetricsAndHealth(t *testing.T) {
 	}
 	// The health report is cached for 1 s: isolate the breaker of a fresh
 	// demo and ask its checker.
-	fresh := newDemoPolicies(&tl, 200)
+	fresh := newDemoPolicies(&tl, 200, nil)
 	fresh.breaker.Isolate(ctx)
 	rec := httptest.NewRecorder()
 	fresh.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
 	if !strings.Contains(rec.Body.String(), `"status":"Degraded"`) {
 		t.Errorf("/health with the breaker isolated = %s, want Degraded (the fallback covers it)", rec.Body.String())
+	}
+}
+
+func tripDemoBreaker(t *testing.T, ps demoPolicies) {
+	t.Helper()
+	down := func(context.Context) (int, error) { return 0, errUnavailable }
+	for range 10 { // the demo's breaker opens after 10 consecutive failures
+		whizbang.Execute(context.Background(), ps.breaker, down)
+	}
+	if s := ps.breaker.State(); s != whizbang.Open {
+		t.Fatalf("breaker %v after 10 failures, want open", s)
+	}
+}
+
+func TestDemoBreakerIsStillOpenAfterARestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "demo.db")
+	var tl tally
+	store, closer, err := openState(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := newDemoPolicies(&tl, 200, store)
+	tripDemoBreaker(t, first)
+	first.breaker.Close()
+	closer.Close()
+
+	store, closer, err = openState(ctx, "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	again := newDemoPolicies(&tl, 200, store)
+	defer again.breaker.Close()
+	if s := again.breaker.State(); s != whizbang.Open {
+		t.Fatalf("restarted demo's breaker is %v, want still open", s)
+	}
+}
+
+func TestTwoDemosOnRedisShareOneBreaker(t *testing.T) {
+	ctx := context.Background()
+	addr := statetest.RedisAddr(t)
+	prefix := statetest.Prefix(t) // this run's keys only
+	var tl tally
+	var demos []demoPolicies
+	for range 2 {
+		store, err := redisstore.Open(ctx, "redis://"+addr, redisstore.Options{Config: state.Config{Prefix: prefix}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		ps := newDemoPolicies(&tl, 200, store)
+		defer ps.breaker.Close()
+		demos = append(demos, ps)
+	}
+	tripDemoBreaker(t, demos[0])
+	deadline := time.Now().Add(statetest.PropagationBound)
+	for demos[1].breaker.State() != whizbang.Open {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other demo's breaker is %v %v after the trip, want open", demos[1].breaker.State(), statetest.PropagationBound)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOpenStateRejectsBadSpecs(t *testing.T) {
+	ctx := context.Background()
+	for _, spec := range []string{"redis://127.0.0.1:1", "postgres://nobody@127.0.0.1:1/x?connect_timeout=1", filepath.Join(t.TempDir(), "missing-dir", "x.db")} {
+		if _, _, err := openState(ctx, spec); err == nil || !strings.Contains(err.Error(), "--state") {
+			t.Errorf("openState(%q) = %v, want an error naming the flag", spec, err)
+		}
 	}
 }
