@@ -117,3 +117,12 @@ start_etcd() {
   export WHIZBANG_ETCD_ENDPOINT="http://127.0.0.1:$port"
   echo "etcd on $WHIZBANG_ETCD_ENDPOINT"
 }
+
+# start_chromium installs Debian's chromium for the dashboard's browser tests
+# and exports WHIZBANG_CHROMIUM, its path.
+start_chromium() {
+  apt_install chromium chromium
+  WHIZBANG_CHROMIUM=$(command -v chromium)
+  export WHIZBANG_CHROMIUM
+  echo "chromium at $WHIZBANG_CHROMIUM"
+}
