@@ -19,6 +19,7 @@ import (
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/bulkhead"
 	"github.com/whizbang-go/whizbang/circuitbreaker"
+	"github.com/whizbang-go/whizbang/dashboard"
 	"github.com/whizbang-go/whizbang/fallback"
 	"github.com/whizbang-go/whizbang/health"
 	"github.com/whizbang-go/whizbang/metrics"
@@ -37,6 +38,7 @@ type demoOptions struct {
 	seed     uint64
 	addr     string // where to serve /metrics and /health; "" for nowhere
 	state    string // where breaker and limiter state lives (see openState); "" for nowhere
+	token    string // enables the dashboard's controls, guarded by this bearer token
 }
 
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +50,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.workers, "workers", 16, "concurrent callers")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the simulated downstream")
 	fs.StringVar(&o.addr, "addr", defaultAddr, `serve /metrics (Prometheus) and /health on this address ("" for none)`)
+	fs.StringVar(&o.token, "token", "", "enable the dashboard's controls (isolate, reset) for requests bearing this token (16+ characters)")
 	fs.StringVar(&o.state, "state", defaultStatePath(), "keep breaker and limiter state in this SQLite file, or in redis://host:port, postgres://..., or memory")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -211,38 +214,55 @@ func newDemoPolicies(t *tally, rate int, store state.Store) demoPolicies {
 // otherwise.
 const defaultAddr = "127.0.0.1:8080"
 
-// handler serves the demo's Prometheus metrics and health report.
-func (ps demoPolicies) handler() http.Handler {
+// handler serves the demo's dashboard at /policies/, its Prometheus
+// metrics at /metrics and its health report at /health. A non-empty token
+// turns on the dashboard's breaker controls.
+func (ps demoPolicies) handler(token string) (http.Handler, *dashboard.Dashboard, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(whizprom.New(ps.metrics, whizprom.Options{}))
+	o := dashboard.Options{Metrics: ps.metrics, Health: ps.health, Refresh: time.Second}
+	if token != "" {
+		o.Controls, o.Token = dashboard.NewBreakers(ps.breaker), token
+	}
+	dash, err := dashboard.New(o)
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
+	mux.Handle("/policies/", http.StripPrefix("/policies", dash))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /health", ps.health)
-	return mux
+	return mux, dash, nil
 }
 
 // serve serves ps.handler on addr until stop is called. A busy address is
 // reported and the demo carries on without it.
-func serve(addr string, ps demoPolicies, out io.Writer) (stop func()) {
+func serve(addr, token string, ps demoPolicies, out io.Writer) (stop func(), err error) {
 	if addr == "" {
-		return func() {}
+		return func() {}, nil
+	}
+	h, dash, err := ps.handler(token)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Fprintf(out, "not serving /metrics and /health: %v (choose another with --addr)\n", err)
-		return func() {}
+		fmt.Fprintf(out, "not serving the dashboard, /metrics and /health: %v (choose another with --addr)\n", err)
+		return func() {}, nil
 	}
-	srv := &http.Server{Handler: ps.handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		srv.Serve(ln)
 	}()
-	fmt.Fprintf(out, "serving http://%s/metrics and http://%s/health\n", ln.Addr(), ln.Addr())
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "dashboard: %s/policies/   metrics: %s/metrics   health: %s/health\n", base, base, base)
 	return func() {
+		dash.Close()
 		srv.Close()
 		<-done
-	}
+	}, nil
 }
 
 func demo(ctx context.Context, o demoOptions, out io.Writer) error {
@@ -261,7 +281,11 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	d := &downstream{start: time.Now(), rng: rand.New(rand.NewPCG(o.seed, o.seed+1))}
 	fmt.Fprintf(out, "whizbang demo: %d calls/s from %d callers through fallback → retry → circuit breaker → bulkhead → rate limit → timeout\n", o.rate, o.workers)
 	fmt.Fprintln(out, "the downstream cycles every 20 s: healthy, failing (90% errors), healthy, slow (150 ms+), healthy. Ctrl-C stops.")
-	defer serve(o.addr, ps, out)()
+	stop, err := serve(o.addr, o.token, ps, out)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if o.state != "" {
 		fmt.Fprintf(out, "breaker and limiter state in %s (breaker %s)\n", o.state, ps.breaker.State())
 	}

@@ -84,7 +84,11 @@ func TestDemoServesMetricsAndHealth(t *testing.T) {
 	for range 5 {
 		whizbang.Execute(ctx, ps.wrap, func(context.Context) (string, error) { return "ok", nil })
 	}
-	srv := httptest.NewServer(ps.handler())
+	h, _, err := ps.handler("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -100,6 +104,18 @@ func TestDemoServesMetricsAndHealth(t *testing.T) {
 		!strings.Contains(body, `whizbang_circuitbreaker_state{policy="inventory-breaker",state="closed"} 1`) {
 		t.Errorf("/metrics = %d:\n%s", code, body)
 	}
+	code, body = get("/policies/api/snapshot")
+	if code != http.StatusOK || !strings.Contains(body, `"inventory-breaker"`) {
+		t.Errorf("/policies/api/snapshot = %d: %s", code, body)
+	}
+	code, body = get("/policies") // redirected to /policies/
+	if code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Errorf("/policies = %d: %.200s", code, body)
+	}
+	code, body = get("/policies/")
+	if code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Errorf("/policies/ = %d: %.200s", code, body)
+	}
 	code, body = get("/health")
 	if code != http.StatusOK || !strings.Contains(body, `"status":"Healthy"`) || !strings.Contains(body, `"inventory-breaker":{"status":"Healthy","state":"Closed"`) {
 		t.Errorf("/health = %d: %s", code, body)
@@ -109,7 +125,11 @@ func TestDemoServesMetricsAndHealth(t *testing.T) {
 	fresh := newDemoPolicies(&tl, 200, nil)
 	fresh.breaker.Isolate(ctx)
 	rec := httptest.NewRecorder()
-	fresh.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	fh, _, err := fresh.handler("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
 	if !strings.Contains(rec.Body.String(), `"status":"Degraded"`) {
 		t.Errorf("/health with the breaker isolated = %s, want Degraded (the fallback covers it)", rec.Body.String())
 	}
