@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -52,33 +54,46 @@ type op func(ctx context.Context) (int, error)
 // Every benchmark goes through this harness, so its own cost (one indirect
 // call) is the same for all libraries; the Baseline benchmark measures it.
 func run(b *testing.B, ctx context.Context, lib string, call op) {
-	b.Run(lib, func(b *testing.B) {
-		b.Run("seq", func(b *testing.B) {
-			b.ReportAllocs()
+	b.Run(lib, func(b *testing.B) { modes(b, ctx, call, 0) })
+}
+
+// modes benchmarks call sequentially (seq), then from parallel goroutines:
+// GOMAXPROCS of them (par) when goroutines is 0, else at least goroutines
+// (par<goroutines>, for calls that wait on a server).
+func modes(b *testing.B, ctx context.Context, call op, goroutines int) {
+	b.Run("seq", func(b *testing.B) {
+		b.ReportAllocs()
+		var s int
+		for b.Loop() {
+			r, err := call(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s += r
+		}
+		sink.Add(int64(s))
+	})
+	name := "par"
+	if goroutines > 0 {
+		name = fmt.Sprintf("par%d", goroutines)
+	}
+	b.Run(name, func(b *testing.B) {
+		b.ReportAllocs()
+		if goroutines > 0 {
+			procs := runtime.GOMAXPROCS(0)
+			b.SetParallelism((goroutines + procs - 1) / procs)
+		}
+		b.RunParallel(func(pb *testing.PB) {
 			var s int
-			for b.Loop() {
+			for pb.Next() {
 				r, err := call(ctx)
 				if err != nil {
-					b.Fatal(err)
+					b.Error(err)
+					return
 				}
 				s += r
 			}
 			sink.Add(int64(s))
-		})
-		b.Run("par", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				var s int
-				for pb.Next() {
-					r, err := call(ctx)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					s += r
-				}
-				sink.Add(int64(s))
-			})
 		})
 	})
 }

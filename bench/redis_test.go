@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -60,63 +59,15 @@ func uniqueKey(name string) string {
 // runRemote benchmarks call under lib, sequentially (lib/seq) and from 32
 // goroutines (lib/par32).
 func runRemote(b *testing.B, lib string, call op) {
-	ctx := context.Background()
-	b.Run(lib, func(b *testing.B) {
-		b.Run("seq", func(b *testing.B) {
-			b.ReportAllocs()
-			var s int
-			for b.Loop() {
-				r, err := call(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				s += r
-			}
-			sink.Add(int64(s))
-		})
-		b.Run("par32", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-			b.RunParallel(func(pb *testing.PB) {
-				var s int
-				for pb.Next() {
-					r, err := call(ctx)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					s += r
-				}
-				sink.Add(int64(s))
-			})
-		})
-	})
+	b.Run(lib, func(b *testing.B) { modes(b, context.Background(), call, 32) })
 }
 
 // BenchmarkRedisPing is the floor: one PING round trip.
 func BenchmarkRedisPing(b *testing.B) {
 	c := redisClient(b)
-	ctx := context.Background()
-	b.Run("seq", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := c.Ping(ctx).Err(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("par32", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := c.Ping(ctx).Err(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	modes(b, context.Background(), func(ctx context.Context) (int, error) {
+		return 0, c.Ping(ctx).Err()
+	}, 32)
 }
 
 // redisRate is the limit of BenchmarkRedisRateLimit, a second and burst:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -31,37 +30,7 @@ import (
 const sqlPoolSize = 32
 
 // runSQL benchmarks call sequentially (seq) and from 32 goroutines (par32).
-func runSQL(b *testing.B, call op) {
-	ctx := context.Background()
-	b.Run("seq", func(b *testing.B) {
-		b.ReportAllocs()
-		var s int
-		for b.Loop() {
-			r, err := call(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s += r
-		}
-		sink.Add(int64(s))
-	})
-	b.Run("par32", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-		b.RunParallel(func(pb *testing.PB) {
-			var s int
-			for pb.Next() {
-				r, err := call(ctx)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				s += r
-			}
-			sink.Add(int64(s))
-		})
-	})
-}
+func runSQL(b *testing.B, call op) { modes(b, context.Background(), call, 32) }
 
 // sqlLimiter is a limiter of 1e9 a second, burst 1e9 (it never rejects),
 // with its buckets in store: every call is one check in the database.
