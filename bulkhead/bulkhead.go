@@ -50,11 +50,14 @@ type Options struct {
 type Bulkhead struct {
 	whizbang.Info
 
-	maxConcurrency int64
-	maxQueued      int
-	queueTimeout   time.Duration
-	errFull        error // no slot and no room in the queue
-	errQueueTime   error // waited QueueTimeout without getting a slot
+	// The limits are atomic so that Reconfigure can change them while
+	// calls run; the fast path reads maxConcurrency as it read a plain
+	// word before.
+	maxConcurrency atomic.Int64
+	maxQueued      atomic.Int64
+	queueTimeout   atomic.Int64              // a time.Duration
+	errFull        error                     // no slot and no room in the queue
+	errQueueTime   atomic.Pointer[fullError] // waited QueueTimeout without getting a slot
 
 	// waiting counts the goroutines registered in the slow path: those in
 	// the queue plus, while mu is held, one checking for a slot. It is read
@@ -97,13 +100,10 @@ func New(o Options) (*Bulkhead, error) {
 		o.MaxConcurrency = DefaultMaxConcurrency
 	}
 	b := &Bulkhead{
-		Info:           whizbang.Info{Key: o.Key, Kind: Kind, Observer: o.Observer},
-		maxConcurrency: int64(o.MaxConcurrency),
-		maxQueued:      o.MaxQueuedActions,
-		queueTimeout:   o.QueueTimeout,
-		errFull:        &fullError{key: o.Key},
-		errQueueTime:   &fullError{key: o.Key, waited: o.QueueTimeout},
+		Info:    whizbang.Info{Key: o.Key, Kind: Kind, Observer: o.Observer},
+		errFull: &fullError{key: o.Key},
 	}
+	b.setLimits(o)
 	return b, nil
 }
 
@@ -122,10 +122,10 @@ func (b *Bulkhead) Wrap(inner ...whizbang.Policy) *whizbang.PolicyWrap {
 }
 
 // Capacity returns MaxConcurrency: how many calls may run at once.
-func (b *Bulkhead) Capacity() int { return int(b.maxConcurrency) }
+func (b *Bulkhead) Capacity() int { return int(b.maxConcurrency.Load()) }
 
 // MaxQueued returns MaxQueuedActions: how many calls may wait for a slot.
-func (b *Bulkhead) MaxQueued() int { return b.maxQueued }
+func (b *Bulkhead) MaxQueued() int { return int(b.maxQueued.Load()) }
 
 // InFlight returns how many calls hold a slot now.
 func (b *Bulkhead) InFlight() int { return int(b.inFlight.Load()) }
@@ -145,7 +145,7 @@ func (b *Bulkhead) Acquire(ctx context.Context, ex *whizbang.Execution) (whizban
 	if b.waiting.Load() == 0 && b.tryTake() {
 		return 0, nil
 	}
-	if b.maxQueued == 0 {
+	if b.maxQueued.Load() == 0 {
 		return 0, b.reject(ex, b.errFull)
 	}
 	return 0, b.wait(ctx, ex)
@@ -155,7 +155,7 @@ func (b *Bulkhead) Acquire(ctx context.Context, ex *whizbang.Execution) (whizban
 func (b *Bulkhead) tryTake() bool {
 	for {
 		n := b.inFlight.Load()
-		if n >= b.maxConcurrency {
+		if n >= b.maxConcurrency.Load() {
 			return false
 		}
 		if b.inFlight.CompareAndSwap(n, n+1) {
@@ -181,7 +181,7 @@ func (b *Bulkhead) wait(ctx context.Context, ex *whizbang.Execution) error {
 		b.mu.Unlock()
 		return nil
 	}
-	if b.n >= b.maxQueued {
+	if int64(b.n) >= b.maxQueued.Load() {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
 		return b.reject(ex, b.errFull)
@@ -193,8 +193,8 @@ func (b *Bulkhead) wait(ctx context.Context, ex *whizbang.Execution) error {
 	b.queueChanged(ex, qlen, inFlight)
 
 	var timeout <-chan time.Time
-	if b.queueTimeout > 0 {
-		t := time.NewTimer(b.queueTimeout)
+	if qt := time.Duration(b.queueTimeout.Load()); qt > 0 {
+		t := time.NewTimer(qt)
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -227,7 +227,7 @@ func (b *Bulkhead) wait(ctx context.Context, ex *whizbang.Execution) error {
 // a queue timeout, else its context's error.
 func (b *Bulkhead) giveUp(ex *whizbang.Execution, ctxErr error) error {
 	if ctxErr == nil {
-		return b.reject(ex, b.errQueueTime)
+		return b.reject(ex, b.errQueueTime.Load())
 	}
 	return ctxErr
 }

@@ -75,8 +75,18 @@ type Options struct {
 	// SamplingDuration is the window over which Ratio mode counts calls,
 	// kept as 10 buckets of a tenth each: the oldest bucket is dropped as a
 	// new one starts. In Consecutive mode with a Store, it is the window of
-	// the fleet's failure count (see [Store]). At least 1ms. Default 10s.
+	// the fleet's failure count (see [Store] and FleetFailureThreshold). At
+	// least 1ms. Default 10s.
 	SamplingDuration time.Duration
+	// FleetFailureThreshold, in Consecutive mode with a Store, also opens
+	// the circuit when the failures counted by every breaker sharing the
+	// state key reach it within SamplingDuration, whatever successes came
+	// between them (a success resetting the fleet count would cost a store
+	// write per success). Choose it well above the failures a healthy fleet
+	// sees in SamplingDuration. Default 0: only a breaker's own run of
+	// FailureThreshold failures opens the circuit (for everyone); the fleet
+	// count is still kept, exactly, and reported in Counts.
+	FleetFailureThreshold int
 	// MinimumThroughput is the number of calls that must end within the
 	// window before Ratio mode may trip. Default 10. Ratio mode only.
 	MinimumThroughput int
@@ -154,14 +164,17 @@ type Breaker struct {
 	// openUntil is the end of the break, as time since epoch.
 	openUntil atomic.Int64
 
-	ratio         bool
+	ratio bool
+	// consecLimit, ratioLimit and minThroughput are read and written under
+	// mu; breakDuration, maxProbes and shouldHandle are atomic so that
+	// Reconfigure can change them while calls run.
 	consecLimit   int64
 	ratioLimit    float64
 	minThroughput int64
-	breakDuration time.Duration
-	opts          Options // as given to New, with defaults filled in
-	maxProbes     uint64
-	shouldHandle  func(error) bool
+	breakDuration atomicDuration
+	opts          Options // as given to New, with defaults filled in; under mu
+	maxProbes     atomic.Uint64
+	shouldHandle  atomic.Pointer[func(error) bool]
 	epoch         time.Time // monotonic origin of openUntil and the window
 	win           window
 
@@ -203,14 +216,13 @@ func New(o Options) (*Breaker, error) {
 		return &whizbang.OptionError{Kind: Kind, Field: field, Value: value, Reason: reason}
 	}
 	b := &Breaker{
-		Info:          whizbang.Info{Key: o.Key, Kind: Kind, Observer: o.Observer},
-		shouldHandle:  o.ShouldHandle,
-		store:         o.Store,
-		stateKey:      o.StateKey,
-		breakDuration: o.BreakDuration,
-		storeTimeout:  o.StoreTimeout,
-		fleet:         fleet{pollInterval: o.PollInterval, fleetWindow: o.SamplingDuration, storeBackoff: o.StoreBackoff},
+		Info:         whizbang.Info{Key: o.Key, Kind: Kind, Observer: o.Observer},
+		store:        o.Store,
+		stateKey:     o.StateKey,
+		storeTimeout: o.StoreTimeout,
+		fleet:        fleet{pollInterval: o.PollInterval, fleetWindow: o.SamplingDuration, storeBackoff: o.StoreBackoff, fleetLimit: int64(o.FleetFailureThreshold)},
 	}
+	breakDuration := o.BreakDuration
 	t := o.FailureThreshold
 	switch o.Mode {
 	case Consecutive:
@@ -249,19 +261,22 @@ func New(o Options) (*Breaker, error) {
 		return nil, bad("Mode", o.Mode, "must be Consecutive or Ratio")
 	}
 	switch {
-	case b.breakDuration == 0:
-		b.breakDuration = DefaultBreakDuration
-	case b.breakDuration < 0:
+	case breakDuration == 0:
+		breakDuration = DefaultBreakDuration
+	case breakDuration < 0:
 		return nil, bad("BreakDuration", o.BreakDuration, "must not be negative")
 	}
+	b.breakDuration.Store(breakDuration)
+	var maxProbes uint64
 	switch {
 	case o.HalfOpenProbes == 0:
-		b.maxProbes = DefaultHalfOpenProbes
+		maxProbes = DefaultHalfOpenProbes
 	case o.HalfOpenProbes < 0 || o.HalfOpenProbes > MaxHalfOpenProbes:
 		return nil, bad("HalfOpenProbes", o.HalfOpenProbes, fmt.Sprintf("must be between 1 and %d", MaxHalfOpenProbes))
 	default:
-		b.maxProbes = uint64(o.HalfOpenProbes)
+		maxProbes = uint64(o.HalfOpenProbes)
 	}
+	b.maxProbes.Store(maxProbes)
 	switch {
 	case b.storeTimeout == 0:
 		b.storeTimeout = DefaultStoreTimeout
@@ -280,6 +295,9 @@ func New(o Options) (*Breaker, error) {
 	case b.storeBackoff < 0:
 		return nil, bad("StoreBackoff", o.StoreBackoff, "must not be negative")
 	}
+	if o.FleetFailureThreshold < 0 {
+		return nil, bad("FleetFailureThreshold", o.FleetFailureThreshold, "must not be negative")
+	}
 	switch {
 	case b.fleetWindow == 0:
 		b.fleetWindow = DefaultSamplingDuration
@@ -292,20 +310,22 @@ func New(o Options) (*Breaker, error) {
 		}
 		b.stateKey = o.Key
 	}
-	if b.shouldHandle == nil {
-		b.shouldHandle = DefaultShouldHandle
+	shouldHandle := o.ShouldHandle
+	if shouldHandle == nil {
+		shouldHandle = DefaultShouldHandle
 	}
+	b.shouldHandle.Store(&shouldHandle)
 	b.errIsolated = &whizbang.BrokenCircuitError{Key: o.Key, Isolated: true}
 	b.errNoProbe = &whizbang.BrokenCircuitError{Key: o.Key}
 	b.epoch = time.Now()
 	b.since = b.epoch
 	b.pwake = make(chan struct{})
-	o.FailureThreshold, o.BreakDuration, o.HalfOpenProbes = t, b.breakDuration, int(b.maxProbes)
+	o.FailureThreshold, o.BreakDuration, o.HalfOpenProbes = t, breakDuration, int(maxProbes)
 	o.SamplingDuration, o.MinimumThroughput = b.fleetWindow, int(b.minThroughput)
 	if b.ratio {
 		o.SamplingDuration = time.Duration(b.win.width * buckets)
 	}
-	o.ShouldHandle, o.StateKey, o.StoreTimeout, o.PollInterval, o.StoreBackoff = b.shouldHandle, b.stateKey, b.storeTimeout, b.pollInterval, b.storeBackoff
+	o.ShouldHandle, o.StateKey, o.StoreTimeout, o.PollInterval, o.StoreBackoff = shouldHandle, b.stateKey, b.storeTimeout, b.pollInterval, b.storeBackoff
 	b.opts = o
 	b.load()
 	if b.store != nil {
@@ -341,7 +361,11 @@ func (b *Breaker) Wrap(inner ...whizbang.Policy) *whizbang.PolicyWrap {
 }
 
 // Options returns the options the breaker runs with, defaults filled in.
-func (b *Breaker) Options() Options { return b.opts }
+func (b *Breaker) Options() Options {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.opts
+}
 
 // State returns the circuit's state. An open circuit whose break has ended
 // still reports Open until the next Acquire turns it half-open.
@@ -380,7 +404,7 @@ func (b *Breaker) acquireSlow(ctx context.Context, ex *whizbang.Execution, w uin
 		case whizbang.Closed:
 			return whizbang.Permit(w), nil
 		case whizbang.HalfOpen:
-			if probesOf(w) >= b.maxProbes {
+			if probesOf(w) >= b.maxProbes.Load() {
 				return 0, b.reject(ex, b.errNoProbe)
 			}
 			if b.word.CompareAndSwap(w, w+probeOne) {
@@ -455,7 +479,7 @@ func (b *Breaker) Release(ctx context.Context, ex *whizbang.Execution, p whizban
 }
 
 func (b *Breaker) releaseSlow(ctx context.Context, ex *whizbang.Execution, p whizbang.Permit, err error) {
-	failed := err != nil && b.shouldHandle(err)
+	failed := err != nil && (*b.shouldHandle.Load())(err)
 	switch stateOf(uint64(p)) {
 	case whizbang.Closed:
 		if failed {
@@ -494,7 +518,7 @@ func (b *Breaker) failure(ctx context.Context, ex *whizbang.Execution, p uint64,
 		total := ok + bad
 		trip = total >= b.minThroughput && float64(bad) >= b.ratioLimit*float64(total)
 	} else {
-		trip = b.consec.Add(1) >= b.consecLimit || fleet >= b.consecLimit
+		trip = b.consec.Add(1) >= b.consecLimit || (b.fleetLimit > 0 && fleet >= b.fleetLimit)
 	}
 	if !trip {
 		b.mu.Unlock()
@@ -585,8 +609,9 @@ func (b *Breaker) setLocked(to whizbang.CircuitState, probes uint64, err error, 
 func (b *Breaker) enterLocked(to whizbang.CircuitState, probes, gen uint64, since, now time.Time) {
 	switch to {
 	case whizbang.Open:
-		end := b.breakDuration - now.Sub(since)
-		end = min(max(end, 0), b.breakDuration)
+		d := b.breakDuration.Load()
+		end := d - now.Sub(since)
+		end = min(max(end, 0), d)
 		b.openUntil.Store(int64(now.Sub(b.epoch) + end))
 	case whizbang.Closed:
 		b.consec.Store(0)

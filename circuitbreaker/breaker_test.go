@@ -359,7 +359,7 @@ func TestStaleReleaseIsIgnored(t *testing.T) {
 			b.Release(ctx, nil, old, nil)
 		}, whizbang.Open},
 		{"probe success from an earlier half-open does not close", func(t *testing.T, b *Breaker) {
-			b.maxProbes = 2
+			b.maxProbes.Store(2)
 			fail(t, b, 1)
 			time.Sleep(time.Minute)
 			early, _ := b.Acquire(ctx, nil)
@@ -374,7 +374,7 @@ func TestStaleReleaseIsIgnored(t *testing.T) {
 			_ = p
 		}, whizbang.HalfOpen},
 		{"probe failure from an earlier half-open does not reopen", func(t *testing.T, b *Breaker) {
-			b.maxProbes = 2
+			b.maxProbes.Store(2)
 			fail(t, b, 1)
 			time.Sleep(time.Minute)
 			early, _ := b.Acquire(ctx, nil)
@@ -643,7 +643,7 @@ func TestConcurrentExecution(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if w := b.word.Load(); stateOf(w) == whizbang.HalfOpen && probesOf(w) > b.maxProbes {
+			if w := b.word.Load(); stateOf(w) == whizbang.HalfOpen && probesOf(w) > b.maxProbes.Load() {
 				t.Fatalf("%d probes in flight", probesOf(w))
 			}
 			if len(rec.changes()) == 0 {

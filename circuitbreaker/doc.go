@@ -69,13 +69,15 @@
 //     pub/sub, PostgreSQL LISTEN/NOTIFY). A trip anywhere is seen by every
 //     breaker within PollInterval plus one store round trip: under 1s by
 //     default, about one round trip with a Watcher.
-//   - In Consecutive mode each failure is also counted in the store, exactly
-//     (an atomic add), and the circuit trips when the fleet's count since
-//     the last transition, within SamplingDuration, reaches
-//     FailureThreshold. A success does not reset the fleet count (that
-//     would cost a store write per success); the local run of failures
-//     still trips the breaker on its own. Ratio mode decides on local
-//     counts and shares its transitions.
+//   - In Consecutive mode a breaker's own run of FailureThreshold failures
+//     opens the circuit for the whole fleet. Each failure is also counted
+//     in the store, exactly (an atomic add), and with
+//     FleetFailureThreshold set the circuit also trips when the fleet's
+//     count since the last transition, within SamplingDuration, reaches it.
+//     A success does not reset the fleet count (that would cost a store
+//     write per success), so that threshold must sit well above what a
+//     healthy fleet sees. Ratio mode decides on local counts and shares
+//     its transitions.
 //   - Half-open probes are leased from the store: at most HalfOpenProbes
 //     probes across the fleet; a lease expires after BreakDuration if its
 //     process dies.

@@ -29,8 +29,9 @@ type Snapshot = state.Snapshot
 // reads the store every Options.PollInterval, and at once when a store
 // implementing [state.Watcher] reports a write, to adopt the transitions of
 // other breakers. In Consecutive mode each failure is also counted in the
-// store (AddFailures), so the fleet trips on FailureThreshold failures
-// among all its breakers; in half-open state each probe also takes one of
+// store (AddFailures), exactly, so the fleet can trip on
+// Options.FleetFailureThreshold failures among all its breakers; in
+// half-open state each probe also takes one of
 // the fleet's HalfOpenProbes slots (TakeProbe). The success path never
 // touches the store.
 //
@@ -245,6 +246,7 @@ type fleet struct {
 	pollInterval time.Duration
 	fleetWindow  time.Duration
 	fleetFails   atomic.Int64 // the highest fleet count the store returned since the last transition
+	fleetLimit   int64        // Options.FleetFailureThreshold; 0: the fleet count does not trip
 	storeBackoff time.Duration
 	downUntil    atomic.Int64 // ns since epoch; 0: the store answered last
 	dirty        bool         // a transition is not written (guarded by mu)
@@ -406,7 +408,7 @@ func (b *Breaker) fleetProbe(ctx context.Context) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.storeTimeout)
 	defer cancel()
-	ok, err := b.store.TakeProbe(ctx, b.stateKey, epoch, int(b.maxProbes), b.breakDuration)
+	ok, err := b.store.TakeProbe(ctx, b.stateKey, epoch, int(b.maxProbes.Load()), b.breakDuration.Load())
 	if err != nil {
 		b.markDown()
 		b.Emit(whizbang.Event{Type: whizbang.StoreFailed, Err: err, Key: b.stateKey})

@@ -499,7 +499,7 @@ func TestTripPropagatesWithinThePollInterval(t *testing.T) {
 func TestFleetCountsFailuresAndProbes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := NewMemoryStore()
-		o := Options{Key: "db", Store: store, FailureThreshold: 1000, BreakDuration: time.Second, HalfOpenProbes: 2}
+		o := Options{Key: "db", Store: store, FailureThreshold: 1000, FleetFailureThreshold: 1000, BreakDuration: time.Second, HalfOpenProbes: 2}
 		var bs []*Breaker
 		for range 8 {
 			bs = append(bs, mustNew(t, o))
@@ -516,7 +516,7 @@ func TestFleetCountsFailuresAndProbes(t *testing.T) {
 		if top != 800 {
 			t.Fatalf("8 breakers x 100 failures: fleet count %d, want 800", top)
 		}
-		// 200 more on one breaker trip the fleet: its local count is 300.
+		// 200 more on one breaker trip the fleet (its local count is only 300).
 		fail(t, bs[0], 200)
 		wantState(t, bs[0], whizbang.Open)
 		time.Sleep(time.Second + DefaultPollInterval)
@@ -546,4 +546,30 @@ func TestStoreBackedSuccessDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { whizbang.Execute(ctx, b, answer) }); n != 0 {
 		t.Fatalf("the success path of a store-backed breaker allocates %v times per call", n)
 	}
+}
+
+func TestFleetCountDoesNotTripWithoutAFleetThreshold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := NewMemoryStore()
+		o := Options{Key: "db", Store: store, FailureThreshold: 3}
+		a, b := mustNew(t, o), mustNew(t, o)
+		// Failures scattered between successes across two breakers: many in
+		// the fleet, never 3 in a row on one breaker.
+		for range 10 {
+			fail(t, a, 2)
+			succeed(t, a, 1)
+			fail(t, b, 2)
+			succeed(t, b, 1)
+		}
+		wantState(t, a, whizbang.Closed)
+		wantState(t, b, whizbang.Closed)
+		if n := max(a.Counts().FleetFailures, b.Counts().FleetFailures); n != 40 {
+			t.Fatalf("fleet count %d, want all 40 failures recorded", n)
+		}
+		fail(t, a, 3) // a run of 3 on one breaker opens the circuit for both
+		wantState(t, a, whizbang.Open)
+		time.Sleep(DefaultPollInterval)
+		synctest.Wait()
+		wantState(t, b, whizbang.Open)
+	})
 }

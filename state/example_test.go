@@ -26,7 +26,7 @@ func ExampleNewMemory() {
 		fmt.Println("call:", err == nil)
 	}
 
-	cb := circuitbreaker.Options{Key: "payments", Store: store, FailureThreshold: 2, BreakDuration: time.Minute}
+	cb := circuitbreaker.Options{Key: "payments", Store: store, FailureThreshold: 5, FleetFailureThreshold: 2, BreakDuration: time.Minute}
 	x, y := circuitbreaker.MustNew(cb), circuitbreaker.MustNew(cb)
 	defer x.Close()
 	defer y.Close()
