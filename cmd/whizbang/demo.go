@@ -19,6 +19,7 @@ import (
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/bulkhead"
 	"github.com/whizbang-go/whizbang/circuitbreaker"
+	"github.com/whizbang-go/whizbang/config"
 	"github.com/whizbang-go/whizbang/dashboard"
 	"github.com/whizbang-go/whizbang/fallback"
 	"github.com/whizbang-go/whizbang/health"
@@ -39,6 +40,7 @@ type demoOptions struct {
 	addr     string // where to serve /metrics and /health; "" for nowhere
 	state    string // where breaker and limiter state lives (see openState); "" for nowhere
 	token    string // enables the dashboard's controls, guarded by this bearer token
+	config   string // a JSON policy document defining the "inventory" set, reloaded live
 }
 
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,6 +53,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the simulated downstream")
 	fs.StringVar(&o.addr, "addr", defaultAddr, `serve /metrics (Prometheus) and /health on this address ("" for none)`)
 	fs.StringVar(&o.token, "token", "", "enable the dashboard's controls (isolate, reset) for requests bearing this token (16+ characters)")
+	fs.StringVar(&o.config, "config", "", `define the wrap inside the fallback by the "inventory" set of this JSON document, reloaded when it changes`)
 	fs.StringVar(&o.state, "state", defaultStatePath(), "keep breaker and limiter state in this SQLite file, or in redis://host:port, postgres://..., or memory")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -149,12 +152,22 @@ func (t *tally) failed() int64 {
 // demoPolicies is the wrap the demo calls through, with handles on the
 // stateful policies for the summary.
 type demoPolicies struct {
-	wrap    *whizbang.PolicyWrap
-	breaker *circuitbreaker.Breaker
-	limiter *ratelimit.Limiter
-	bulk    *bulkhead.Bulkhead
-	metrics *metrics.Collector
-	health  *health.Checker
+	// call runs fn through the demo's policies: wrap, or the fallback
+	// around the configured set.
+	call func(ctx context.Context, fn func(context.Context) (string, error)) (string, error)
+	// status reports the breaker's state, the limiter's tokens and the
+	// bulkhead's calls in flight, for the summary.
+	status func() (whizbang.CircuitState, float64, int)
+	// retryKey and timeoutKey name the retry and the timeout in the metrics.
+	retryKey, timeoutKey string
+
+	wrap     *whizbang.PolicyWrap
+	fallback *fallback.Fallback[string]
+	breaker  *circuitbreaker.Breaker
+	limiter  *ratelimit.Limiter
+	bulk     *bulkhead.Bulkhead
+	metrics  *metrics.Collector
+	health   *health.Checker
 }
 
 // newDemoPolicies builds the demo's wrap. With a store, the breaker and the
@@ -207,7 +220,55 @@ func newDemoPolicies(t *tally, rate int, store state.Store) demoPolicies {
 	h := health.New(health.Options{})
 	h.AddBreaker(breaker.Key, breaker, health.BreakerOptions{OpenStatus: health.Degraded}) // the fallback covers it
 	h.AddRateLimit(limiter.Key, limiter, health.RateLimitThresholds{})
-	return demoPolicies{wrap: wrap, breaker: breaker, limiter: limiter, bulk: bulk, metrics: m, health: h}
+	ps := demoPolicies{retryKey: retries.Key, timeoutKey: perTry.Key, wrap: wrap, fallback: orPlaceholder, breaker: breaker, limiter: limiter, bulk: bulk, metrics: m, health: h}
+	ps.call = func(ctx context.Context, fn func(context.Context) (string, error)) (string, error) {
+		return whizbang.Execute(ctx, wrap, fn)
+	}
+	ps.status = func() (whizbang.CircuitState, float64, int) {
+		return breaker.State(), limiter.Tokens(), bulk.InFlight()
+	}
+	return ps
+}
+
+// configure makes ps call through the fallback around the "inventory" set
+// of the JSON document at path, reloaded when the file changes (and every
+// few seconds); a document that does not parse or validate is reported and
+// the previous one stays live. The returned loader must be closed.
+func (ps *demoPolicies) configure(ctx context.Context, path string, out io.Writer) (*config.Loader, error) {
+	reg := config.NewRegistry(config.RegistryOptions{Observer: ps.metrics})
+	loader, err := config.Watch(ctx, reg, config.LoaderOptions{
+		Interval: 5 * time.Second,
+		OnError:  func(err error) { fmt.Fprintf(out, "config rejected, the previous one stays live: %v\n", err) },
+		OnApply:  func() { fmt.Fprintf(out, "config applied from %s\n", path) },
+	}, &config.File{Path: path})
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	set := reg.Set("inventory")
+	ps.retryKey, ps.timeoutKey = "inventory", "inventory" // a set's policies carry its name
+	ps.call = func(ctx context.Context, fn func(context.Context) (string, error)) (string, error) {
+		return whizbang.Execute(ctx, ps.fallback, func(ctx context.Context) (string, error) {
+			return config.Execute(ctx, set, fn)
+		})
+	}
+	ps.status = func() (cs whizbang.CircuitState, tokens float64, inflight int) {
+		st, err := reg.State("inventory")
+		if err != nil {
+			return cs, tokens, inflight
+		}
+		for _, p := range st.Policies {
+			switch {
+			case p.Circuit != nil:
+				cs = p.Circuit.State
+			case p.Tokens != nil:
+				tokens = *p.Tokens
+			case p.InFlight != nil:
+				inflight = *p.InFlight
+			}
+		}
+		return cs, tokens, inflight
+	}
+	return loader, nil
 }
 
 // defaultAddr is where the demo serves /metrics and /health unless told
@@ -278,6 +339,13 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	var t tally
 	ps := newDemoPolicies(&t, o.rate, store)
 	defer ps.breaker.Close()
+	if o.config != "" {
+		loader, err := ps.configure(ctx, o.config, out)
+		if err != nil {
+			return err
+		}
+		defer loader.Close()
+	}
 	d := &downstream{start: time.Now(), rng: rand.New(rand.NewPCG(o.seed, o.seed+1))}
 	fmt.Fprintf(out, "whizbang demo: %d calls/s from %d callers through fallback → retry → circuit breaker → bulkhead → rate limit → timeout\n", o.rate, o.workers)
 	fmt.Fprintln(out, "the downstream cycles every 20 s: healthy, failing (90% errors), healthy, slow (150 ms+), healthy. Ctrl-C stops.")
@@ -311,7 +379,7 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 				case <-tick.C:
 				}
 				t.calls.Add(1)
-				if v, err := whizbang.Execute(ctx, ps.wrap, d.call); err == nil && v != placeholder {
+				if v, err := ps.call(ctx, d.call); err == nil && v != placeholder {
 					t.ok.Add(1)
 				}
 			}
@@ -338,15 +406,16 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 func printSummary(out io.Writer, elapsed time.Duration, t *tally, ps demoPolicies, phase string) {
 	snap := ps.metrics.Snapshot()
 	var retries, timeouts uint64
-	if s, ok := snap.Policy(retry.Kind, "retry"); ok {
+	if s, ok := snap.Policy(retry.Kind, ps.retryKey); ok {
 		retries = s.RetryAttempts
 	}
-	if s, ok := snap.Policy(timeout.Kind, "inventory-timeout"); ok {
+	if s, ok := snap.Policy(timeout.Kind, ps.timeoutKey); ok {
 		timeouts = s.Timeouts
 	}
+	cs, tokens, inflight := ps.status()
 	fmt.Fprintf(out, "%4ds %-8s calls=%-6d ok=%-6d fallback=%-5d [open=%d bulkhead=%d limited=%d timeout=%d error=%d] retries=%-5d breaker=%-9s tokens=%.0f inflight=%d\n",
 		int(elapsed.Round(time.Second)/time.Second), phase,
 		t.calls.Load(), t.ok.Load(), t.failed(),
 		t.brokenCircuit.Load(), t.bulkheadFull.Load(), t.rateLimited.Load(), timeouts, t.downstreamErr.Load(),
-		retries, ps.breaker.State(), ps.limiter.Tokens(), ps.bulk.InFlight())
+		retries, cs, tokens, inflight)
 }

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -204,4 +206,95 @@ func TestOpenStateRejectsBadSpecs(t *testing.T) {
 			t.Errorf("openState(%q) = %v, want an error naming the flag", spec, err)
 		}
 	}
+}
+
+func TestDemoFollowsItsConfigFileLive(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policies.json")
+	doc, err := os.ReadFile("policies.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var tl tally
+	ps := newDemoPolicies(&tl, 200, nil)
+	defer ps.breaker.Close()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	loader, err := ps.configure(ctx, path, lockedWriter{&mu, &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loader.Close()
+	down := func(context.Context) (string, error) { return "", errUnavailable }
+	trips := func() int { // failures it takes to open the configured breaker
+		for n := 1; n <= 50; n++ {
+			ps.call(ctx, down)
+			if cs, _, _ := ps.status(); cs == whizbang.Open {
+				return n
+			}
+		}
+		return -1
+	}
+	// 10 consecutive failures open it; each call is 3 attempts (2 retries).
+	if n := trips(); n != 4 {
+		t.Fatalf("opened after %d calls, want 4 (10 failures at 3 attempts a call)", n)
+	}
+	// Edit the threshold while it runs: the next document applies live.
+	edited := strings.Replace(string(doc), `"threshold": 10, "breakDuration": "2s"`, `"threshold": 3, "breakDuration": "2s"`, 1)
+	if edited == string(doc) {
+		t.Fatal("the example document changed shape; update this test")
+	}
+	// writeAndWait writes content and waits until want has been said n times.
+	writeAndWait := func(content, want string, n int) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			got := out.String()
+			mu.Unlock()
+			if strings.Count(got, want) >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q after writing the file:\n%s", want, got)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	writeAndWait(edited, "config applied", 2)
+	// The breaker was reconfigured in place: still open until its break
+	// ends, when a successful probe closes it.
+	time.Sleep(2100 * time.Millisecond)
+	ps.call(ctx, func(context.Context) (string, error) { return "ok", nil })
+	if cs, _, _ := ps.status(); cs != whizbang.Closed {
+		t.Fatalf("after a successful probe the breaker is %v, want closed", cs)
+	}
+	if n := trips(); n != 1 {
+		t.Fatalf("after the edit it opened after %d calls, want 1 (threshold 3, 3 attempts a call)", n)
+	}
+	writeAndWait(`{"policies": {"inventory": {"circuitBreaker": {"threshold": "x"}}}}`, "config rejected", 1)
+	if cs, _, _ := ps.status(); cs != whizbang.Open {
+		t.Fatalf("after a rejected document the breaker is %v, want still open (the old configuration live)", cs)
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
