@@ -52,7 +52,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.workers, "workers", 16, "concurrent callers")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the simulated downstream")
 	fs.StringVar(&o.addr, "addr", defaultAddr, `serve /metrics (Prometheus) and /health on this address ("" for none)`)
-	fs.StringVar(&o.token, "token", "", "enable the dashboard's controls (isolate, reset) for requests bearing this token (16+ characters)")
+	fs.StringVar(&o.token, "token", "", "enable the dashboard's controls (isolate, reset; with --config also disable, enable) for requests bearing this token (16+ characters)")
 	fs.StringVar(&o.config, "config", "", `define the wrap inside the fallback by the "inventory" set of this JSON document, reloaded when it changes`)
 	fs.StringVar(&o.state, "state", defaultStatePath(), "keep breaker and limiter state in this SQLite file, or in redis://host:port, postgres://..., or memory")
 	if err := fs.Parse(args); err != nil {
@@ -163,6 +163,7 @@ type demoPolicies struct {
 
 	wrap     *whizbang.PolicyWrap
 	fallback *fallback.Fallback[string]
+	registry *config.Registry // with --config: the registry holding the "inventory" set
 	breaker  *circuitbreaker.Breaker
 	limiter  *ratelimit.Limiter
 	bulk     *bulkhead.Bulkhead
@@ -245,6 +246,7 @@ func (ps *demoPolicies) configure(ctx context.Context, path string, out io.Write
 		return nil, fmt.Errorf("--config: %w", err)
 	}
 	set := reg.Set("inventory")
+	ps.registry = reg
 	ps.retryKey, ps.timeoutKey = "inventory", "inventory" // a set's policies carry its name
 	ps.call = func(ctx context.Context, fn func(context.Context) (string, error)) (string, error) {
 		return whizbang.Execute(ctx, ps.fallback, func(ctx context.Context) (string, error) {
@@ -283,7 +285,7 @@ func (ps demoPolicies) handler(token string) (http.Handler, *dashboard.Dashboard
 	reg.MustRegister(whizprom.New(ps.metrics, whizprom.Options{}))
 	o := dashboard.Options{Metrics: ps.metrics, Health: ps.health, Refresh: time.Second}
 	if token != "" {
-		o.Controls, o.Token = dashboard.NewBreakers(ps.breaker), token
+		o.Controls, o.Token = ps.controls(), token
 	}
 	dash, err := dashboard.New(o)
 	if err != nil {
@@ -294,6 +296,42 @@ func (ps demoPolicies) handler(token string) (http.Handler, *dashboard.Dashboard
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /health", ps.health)
 	return mux, dash, nil
+}
+
+// controls are the dashboard's actions: isolate and reset the breakers of
+// the wrap calls run through, by key, and with --config disable and enable
+// a set of the registry.
+func (ps demoPolicies) controls() dashboard.Controls {
+	each := func(do func(*circuitbreaker.Breaker, context.Context) error) func(context.Context, string) error {
+		return func(ctx context.Context, name string) error {
+			var p whizbang.Policy = ps.wrap
+			if ps.registry != nil {
+				p = ps.registry.Set("inventory").Policy()
+			}
+			bs := whizbang.PoliciesOf(p, func(b *circuitbreaker.Breaker) bool { return b.Key == name })
+			if len(bs) == 0 {
+				return fmt.Errorf("%w: no breaker %q", dashboard.ErrUnknownPolicy, name)
+			}
+			for _, b := range bs {
+				if err := do(b, ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	c := dashboard.ControlFuncs{ResetFunc: each((*circuitbreaker.Breaker).Reset), IsolateFunc: each((*circuitbreaker.Breaker).Isolate)}
+	if reg := ps.registry; reg != nil {
+		known := func(err error) error {
+			if errors.Is(err, config.ErrUnknownPolicy) {
+				return fmt.Errorf("%w: %w", dashboard.ErrUnknownPolicy, err)
+			}
+			return err
+		}
+		c.DisableFunc = func(_ context.Context, name string) error { return known(reg.Disable(name)) }
+		c.EnableFunc = func(_ context.Context, name string) error { return known(reg.Enable(name)) }
+	}
+	return c
 }
 
 // serve serves ps.handler on addr until stop is called. A busy address is

@@ -298,3 +298,75 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+func TestDashboardControlsTheConfiguredSet(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	path := filepath.Join(t.TempDir(), "policies.json")
+	doc, err := os.ReadFile("policies.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var tl tally
+	ps := newDemoPolicies(&tl, 200, nil)
+	defer ps.breaker.Close()
+	loader, err := ps.configure(ctx, path, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loader.Close()
+	const token = "a-token-of-sixteen-bytes"
+	h, dash, err := ps.handler(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dash.Close()
+	act := func(action, policy, bearer string) int {
+		req := httptest.NewRequest("POST", "/policies/api/control", strings.NewReader(`{"action":"`+action+`","policy":"`+policy+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	ok := func(context.Context) (string, error) { return "ok", nil }
+	if code := act("isolate", "inventory", ""); code != http.StatusUnauthorized {
+		t.Fatalf("isolate without the token: %d, want 401", code)
+	}
+	if code := act("isolate", "inventory", token); code != http.StatusOK {
+		t.Fatalf("isolate: %d, want 200", code)
+	}
+	if cs, _, _ := ps.status(); cs != whizbang.Isolated {
+		t.Fatalf("configured breaker is %v after isolate, want isolated", cs)
+	}
+	if v, _ := ps.call(ctx, ok); v != placeholder {
+		t.Fatalf("a call through the isolated set got %q, want the fallback's", v)
+	}
+	if code := act("disable", "inventory", token); code != http.StatusOK {
+		t.Fatalf("disable: %d, want 200", code)
+	}
+	if v, _ := ps.call(ctx, ok); v != "ok" {
+		t.Fatalf("a call through the disabled set got %q, want it passed straight through", v)
+	}
+	if code := act("enable", "inventory", token); code != http.StatusOK {
+		t.Fatalf("enable: %d, want 200", code)
+	}
+	if v, _ := ps.call(ctx, ok); v != placeholder {
+		t.Fatalf("after enable the isolated breaker should refuse again, got %q", v)
+	}
+	if code := act("reset", "inventory", token); code != http.StatusOK {
+		t.Fatalf("reset: %d, want 200", code)
+	}
+	if v, _ := ps.call(ctx, ok); v != "ok" {
+		t.Fatalf("after reset got %q, want the call's result", v)
+	}
+	if code := act("disable", "nope", token); code != http.StatusNotFound {
+		t.Fatalf("disable of an unknown set: %d, want 404", code)
+	}
+}
