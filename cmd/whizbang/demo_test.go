@@ -209,28 +209,11 @@ func TestOpenStateRejectsBadSpecs(t *testing.T) {
 }
 
 func TestDemoFollowsItsConfigFileLive(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "policies.json")
-	doc, err := os.ReadFile("policies.example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, doc, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var tl tally
-	ps := newDemoPolicies(&tl, 200, nil)
-	defer ps.breaker.Close()
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after configuredDemo's cleanup
+	ctx := context.Background()
 	var out bytes.Buffer
 	var mu sync.Mutex
-	loader, err := ps.configure(ctx, path, lockedWriter{&mu, &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loader.Close()
+	ps, path, doc := configuredDemo(t, lockedWriter{&mu, &out})
 	down := func(context.Context) (string, error) { return "", errUnavailable }
 	trips := func() int { // failures it takes to open the configured breaker
 		for n := 1; n <= 50; n++ {
@@ -287,6 +270,34 @@ func TestDemoFollowsItsConfigFileLive(t *testing.T) {
 	}
 }
 
+// configuredDemo returns the demo's policies configured by a copy of the
+// example document, at path (doc is its content); the loader and the
+// breaker are closed when the test ends. Messages go to out.
+func configuredDemo(t *testing.T, out io.Writer) (ps demoPolicies, path string, doc []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "policies.json")
+	doc, err := os.ReadFile("policies.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var tl tally
+	ps = newDemoPolicies(&tl, 200, nil)
+	loader, err := ps.configure(ctx, path, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		loader.Close()
+		ps.breaker.Close()
+	})
+	return ps, path, doc
+}
+
 // lockedWriter serialises writes to w.
 type lockedWriter struct {
 	mu *sync.Mutex
@@ -300,25 +311,9 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestDashboardControlsTheConfiguredSet(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	path := filepath.Join(t.TempDir(), "policies.json")
-	doc, err := os.ReadFile("policies.example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, doc, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var tl tally
-	ps := newDemoPolicies(&tl, 200, nil)
-	defer ps.breaker.Close()
-	loader, err := ps.configure(ctx, path, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loader.Close()
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after configuredDemo's cleanup
+	ctx := context.Background()
+	ps, _, _ := configuredDemo(t, io.Discard)
 	const token = "a-token-of-sixteen-bytes"
 	h, dash, err := ps.handler(token)
 	if err != nil {
