@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/internal/policytest"
 )
 
 var errBoom = errors.New("boom")
@@ -60,27 +61,14 @@ func rejection(t *testing.T, b *Breaker) *whizbang.BrokenCircuitError {
 	return bce
 }
 
-// recorder is an Observer keeping the events it sees.
-type recorder struct {
-	mu     sync.Mutex
-	events []whizbang.Event
-}
-
-func (r *recorder) Observe(e whizbang.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
+// recorder keeps the events it sees.
+type recorder struct{ policytest.Recorder }
 
 // changes returns the state changes seen, as "from>to".
 func (r *recorder) changes() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []string
-	for _, e := range r.events {
-		if e.Type == whizbang.CircuitStateChanged {
-			out = append(out, e.From.String()+">"+e.To.String())
-		}
+	for _, e := range r.Of(whizbang.CircuitStateChanged) {
+		out = append(out, e.From.String()+">"+e.To.String())
 	}
 	return out
 }
@@ -496,7 +484,7 @@ func TestEvents(t *testing.T) {
 			t.Fatalf("changes = %v, want %v", got, want)
 		}
 		var trips, rejections int
-		for _, e := range rec.events {
+		for _, e := range rec.All() {
 			if e.Policy == nil || e.Policy.Key != "db" || e.Policy.Kind != Kind {
 				t.Fatalf("event %v has policy %+v", e.Type, e.Policy)
 			}
@@ -582,7 +570,7 @@ func TestExecutionAttached(t *testing.T) {
 	if !errors.Is(err, whizbang.ErrBrokenCircuit) {
 		t.Fatal(err)
 	}
-	for _, e := range rec.events {
+	for _, e := range rec.All() {
 		if e.Type == whizbang.Rejected && (e.Execution == nil || e.Execution.OperationKey != "op") {
 			t.Fatalf("Rejected event without the call's execution: %+v", e)
 		}
