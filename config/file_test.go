@@ -29,23 +29,13 @@ func writeAtomic(t testing.TB, path, data string) {
 
 // applied returns LoaderOptions whose OnApply and OnError feed channels.
 func applied() (LoaderOptions, chan struct{}, chan error) {
-	ap, errs := make(chan struct{}, 1000), make(chan error, 1000)
-	return LoaderOptions{
-		OnApply: func() { ap <- struct{}{} },
-		OnError: func(err error) { errs <- err },
-	}, ap, errs
+	onApply, onError, ap, errs := livetest.Signals()
+	return LoaderOptions{OnApply: onApply, OnError: onError}, ap, errs
 }
 
 func wait[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
+	return livetest.Wait(t, ch, what, 10*time.Second)
 }
 
 func TestFileSourceReloadsOnChange(t *testing.T) {

@@ -151,23 +151,13 @@ func newClient(t *testing.T, f *fakeKV) *api.Client {
 }
 
 func loaderOptions() (config.LoaderOptions, chan struct{}, chan error) {
-	ap, errs := make(chan struct{}, 1000), make(chan error, 1000)
-	return config.LoaderOptions{
-		OnApply: func() { ap <- struct{}{} },
-		OnError: func(err error) { errs <- err },
-	}, ap, errs
+	onApply, onError, ap, errs := livetest.Signals()
+	return config.LoaderOptions{OnApply: onApply, OnError: onError}, ap, errs
 }
 
 func wait[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(20 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
+	return livetest.Wait(t, ch, what, 20*time.Second)
 }
 
 func TestConsulLiveReloadUnderLoad(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/whizbang-go/whizbang"
@@ -79,4 +80,25 @@ func Load(current func() whizbang.Policy, stop <-chan struct{}) (wait func() (in
 		wg.Wait()
 		return calls.Load(), first
 	}
+}
+
+// Signals returns hooks for a loader's OnApply and OnError and the channels
+// they feed (buffered, so that a test reading them late loses nothing).
+func Signals() (onApply func(), onError func(error), applied chan struct{}, errs chan error) {
+	applied, errs = make(chan struct{}, 1000), make(chan error, 1000)
+	return func() { applied <- struct{}{} }, func(err error) { errs <- err }, applied, errs
+}
+
+// Wait returns the next value from ch, failing t when none comes within
+// timeout.
+func Wait[T any](t testing.TB, ch <-chan T, what string, timeout time.Duration) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
 }
