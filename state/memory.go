@@ -147,6 +147,24 @@ func (m *Memory) breakerLocked(k string, now time.Time) *memBreaker {
 	return b
 }
 
+// newBreakerLocked adds an empty breaker record under k, sweeping first
+// when the store has grown.
+func (m *Memory) newBreakerLocked(k string, now time.Time) *memBreaker {
+	m.maybeSweepLocked(now)
+	b := &memBreaker{}
+	m.breakers[k] = b
+	return b
+}
+
+// breakerForWriteLocked returns the live breaker record under k, made if
+// there is none.
+func (m *Memory) breakerForWriteLocked(k string, now time.Time) *memBreaker {
+	if b := m.breakerLocked(k, now); b != nil {
+		return b
+	}
+	return m.newBreakerLocked(k, now)
+}
+
 func (m *Memory) maybeSweepLocked(now time.Time) {
 	n := len(m.breakers) + len(m.buckets) + len(m.entries)
 	if n < m.sweepAt {
@@ -212,9 +230,7 @@ func (m *Memory) SwapBreaker(ctx context.Context, key string, old uint64, s Snap
 		return s, false, nil
 	}
 	if b == nil {
-		m.maybeSweepLocked(now)
-		b = &memBreaker{}
-		m.breakers[k] = b
+		b = m.newBreakerLocked(k, now)
 	}
 	s.Version = old + 1
 	s.Since = now.Round(0)
@@ -245,12 +261,7 @@ func (m *Memory) AddFailures(ctx context.Context, key string, epoch uint64, n in
 	}
 	now := m.lock()
 	defer m.mu.Unlock()
-	b := m.breakerLocked(k, now)
-	if b == nil {
-		m.maybeSweepLocked(now)
-		b = &memBreaker{}
-		m.breakers[k] = b
-	}
+	b := m.breakerForWriteLocked(k, now)
 	b.expires = later(b.expires, now.Add(max(window, m.ttl())))
 	switch {
 	case epoch < b.failEpoch:
@@ -277,12 +288,7 @@ func (m *Memory) TakeProbe(ctx context.Context, key string, epoch uint64, slots 
 	}
 	now := m.lock()
 	defer m.mu.Unlock()
-	b := m.breakerLocked(k, now)
-	if b == nil {
-		m.maybeSweepLocked(now)
-		b = &memBreaker{}
-		m.breakers[k] = b
-	}
+	b := m.breakerForWriteLocked(k, now)
 	b.expires = later(b.expires, now.Add(max(ttl, m.ttl())))
 	switch {
 	case epoch < b.probeEpoch:
