@@ -16,6 +16,7 @@ import (
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/circuitbreaker"
 	"github.com/whizbang-go/whizbang/dashboard"
+	"github.com/whizbang-go/whizbang/dashboard/internal/dashtest"
 	"github.com/whizbang-go/whizbang/health"
 	"github.com/whizbang-go/whizbang/metrics"
 )
@@ -57,7 +58,7 @@ func get(t *testing.T, h http.Handler, target string) *httptest.ResponseRecorder
 }
 
 func TestServesSelfContainedPageUnderPrefix(t *testing.T) {
-	d := newDashboard(t, newRig(t), false, nil)
+	d := dashtest.NewDashboard(t, dashtest.NewRig(t), false, nil)
 	mux := http.NewServeMux()
 	mux.Handle("/policies/", http.StripPrefix("/policies", d))
 	mux.Handle("/policies", http.StripPrefix("/policies", d))
@@ -115,9 +116,9 @@ func find(t *testing.T, s dashboard.Snapshot, kind, key string) dashboard.Policy
 }
 
 func TestSnapshotShowsEveryKindOfPolicy(t *testing.T) {
-	r := newRig(t)
-	d := newDashboard(t, r, false, nil)
-	r.traffic(20)
+	r := dashtest.NewRig(t)
+	d := dashtest.NewDashboard(t, r, false, nil)
+	r.Traffic(20)
 	s := snapshot(t, d)
 
 	if s.Status != "healthy" || s.Controls || s.RefreshMillis != 200 {
@@ -141,8 +142,8 @@ func TestSnapshotShowsEveryKindOfPolicy(t *testing.T) {
 	}
 
 	// A tripped breaker shows at once, and makes its policy unhealthy.
-	r.setFailing(true)
-	r.traffic(3)
+	r.SetFailing(true)
+	r.Traffic(3)
 	s = snapshot(t, d)
 	b := find(t, s, "circuitbreaker", "payments")
 	if b.Breaker.State != "open" || b.Status != "unhealthy" || b.Reason != "circuit open" || b.Breaker.AtLeast || s.Status != "unhealthy" {
@@ -152,9 +153,9 @@ func TestSnapshotShowsEveryKindOfPolicy(t *testing.T) {
 
 func TestSnapshotRatesCoverTheWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t)
-		d := newDashboard(t, r, false, nil)
-		r.traffic(10) // the fake clock moves 1ms (10 × 100µs sleeps)
+		r := dashtest.NewRig(t)
+		d := dashtest.NewDashboard(t, r, false, nil)
+		r.Traffic(10) // the fake clock moves 1ms (10 × 100µs sleeps)
 		time.Sleep(199 * time.Millisecond)
 		s := snapshot(t, d)
 		w := find(t, s, whizbang.KindWrap, "payments")
@@ -163,9 +164,9 @@ func TestSnapshotRatesCoverTheWindow(t *testing.T) {
 		}
 		// The next window holds only the new calls: 5 failures out of 10.
 		time.Sleep(200 * time.Millisecond)
-		r.traffic(5)
-		r.setFailing(true)
-		r.traffic(5)
+		r.Traffic(5)
+		r.SetFailing(true)
+		r.Traffic(5)
 		s = snapshot(t, d)
 		w = find(t, s, whizbang.KindWrap, "payments")
 		if w.Executions != 20 || w.FailureRatio != 0.5 || w.Status != "unhealthy" || w.Latency == nil || !w.Latency.Recent || w.Latency.Count == 0 {
@@ -181,14 +182,14 @@ func TestSnapshotRatesCoverTheWindow(t *testing.T) {
 }
 
 func TestSnapshotTakesHealthChecks(t *testing.T) {
-	r := newRig(t)
+	r := dashtest.NewRig(t)
 	h := health.New(health.Options{CacheFor: -1})
 	h.Add("products", health.CheckFunc(func(context.Context) health.Result {
 		return health.Result{Status: health.Degraded, Data: []health.Field{{Key: "why", Value: "testing"}}}
 	}))
-	d := dashboard.MustNew(dashboard.Options{Metrics: r.c, Health: h})
+	d := dashboard.MustNew(dashboard.Options{Metrics: r.Metrics, Health: h})
 	defer d.Close()
-	r.traffic(1)
+	r.Traffic(1)
 	s := snapshot(t, d)
 	if p := find(t, s, "cache", "products"); p.Status != "degraded" || !strings.Contains(p.Reason, "health") {
 		t.Errorf("cache with a degraded check: %+v", p)
@@ -223,8 +224,8 @@ func readEvent(t *testing.T, br *bufio.Reader) (string, error) {
 }
 
 func TestEventsStreamOneSnapshotPerRefresh(t *testing.T) {
-	r := newRig(t)
-	d := newDashboard(t, r, false, nil)
+	r := dashtest.NewRig(t)
+	d := dashtest.NewDashboard(t, r, false, nil)
 	srv := httptest.NewServer(d)
 	defer srv.Close()
 
@@ -243,8 +244,8 @@ func TestEventsStreamOneSnapshotPerRefresh(t *testing.T) {
 	var last dashboard.Snapshot
 	for i := range 3 {
 		if i == 1 {
-			r.setFailing(true)
-			r.traffic(3)
+			r.SetFailing(true)
+			r.Traffic(3)
 		}
 		data, err := readEvent(t, br)
 		if err != nil {
@@ -293,7 +294,7 @@ func TestControls(t *testing.T) {
 		headers                   map[string]string
 	}
 	ok := func(b string) req {
-		return req{method: http.MethodPost, auth: "Bearer " + testToken, ctype: "application/json", body: b}
+		return req{method: http.MethodPost, auth: "Bearer " + dashtest.Token, ctype: "application/json", body: b}
 	}
 	for _, tc := range []struct {
 		name     string
@@ -304,7 +305,7 @@ func TestControls(t *testing.T) {
 		logMatch string
 	}{
 		{"off by default", true, ok(body), http.StatusNotFound, whizbang.Closed, ""},
-		{"GET refused", false, req{method: http.MethodGet, auth: "Bearer " + testToken}, http.StatusMethodNotAllowed, whizbang.Closed, `"status":405`},
+		{"GET refused", false, req{method: http.MethodGet, auth: "Bearer " + dashtest.Token}, http.StatusMethodNotAllowed, whizbang.Closed, `"status":405`},
 		{"cross-site fetch refused", false, func() req {
 			r := ok(body)
 			r.headers = map[string]string{"Sec-Fetch-Site": "cross-site"}
@@ -317,9 +318,9 @@ func TestControls(t *testing.T) {
 		}(), http.StatusForbidden, whizbang.Closed, "cross-origin"},
 		{"no token", false, req{method: http.MethodPost, ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, "bearer token"},
 		{"wrong token", false, req{method: http.MethodPost, auth: "Bearer wrong-token-0123456789", ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, `"status":401`},
-		{"token prefix", false, req{method: http.MethodPost, auth: "Bearer " + testToken[:len(testToken)-1], ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, `"status":401`},
-		{"token with suffix", false, req{method: http.MethodPost, auth: "Bearer " + testToken + "x", ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, `"status":401`},
-		{"basic scheme", false, req{method: http.MethodPost, auth: "Basic " + testToken, ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, `"status":401`},
+		{"token prefix", false, req{method: http.MethodPost, auth: "Bearer " + dashtest.Token[:len(dashtest.Token)-1], ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, `"status":401`},
+		{"token with suffix", false, req{method: http.MethodPost, auth: "Bearer " + dashtest.Token + "x", ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, `"status":401`},
+		{"basic scheme", false, req{method: http.MethodPost, auth: "Basic " + dashtest.Token, ctype: "application/json", body: body}, http.StatusUnauthorized, whizbang.Closed, `"status":401`},
 		{"form body", false, func() req {
 			r := ok("action=isolate&policy=payments")
 			r.ctype = "application/x-www-form-urlencoded"
@@ -336,9 +337,9 @@ func TestControls(t *testing.T) {
 		}(), http.StatusOK, whizbang.Isolated, `"result":"ok"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t)
-			var logs logBuffer
-			d := newDashboard(t, r, !tc.off, &logs)
+			r := dashtest.NewRig(t)
+			var logs dashtest.LogBuffer
+			d := dashtest.NewDashboard(t, r, !tc.off, &logs)
 			hr := httptest.NewRequest(tc.req.method, "/api/control", strings.NewReader(tc.req.body))
 			hr.RemoteAddr = "192.0.2.1:1234"
 			hr.Header.Set("User-Agent", "test-agent")
@@ -356,7 +357,7 @@ func TestControls(t *testing.T) {
 			if w.Code != tc.code {
 				t.Errorf("status %d, want %d: %s", w.Code, tc.code, w.Body)
 			}
-			if got := r.breaker.State(); got != tc.state {
+			if got := r.Breaker.State(); got != tc.state {
 				t.Errorf("breaker %v, want %v", got, tc.state)
 			}
 			if tc.code == http.StatusMethodNotAllowed && w.Header().Get("Allow") != http.MethodPost {
@@ -369,7 +370,7 @@ func TestControls(t *testing.T) {
 			if !strings.Contains(out, tc.logMatch) {
 				t.Errorf("log %s\nwant %s", out, tc.logMatch)
 			}
-			if strings.Contains(out, testToken[:8]) {
+			if strings.Contains(out, dashtest.Token[:8]) {
 				t.Errorf("log shows the token: %s", out)
 			}
 		})
@@ -377,19 +378,19 @@ func TestControls(t *testing.T) {
 }
 
 func TestControlsResetAfterIsolate(t *testing.T) {
-	r := newRig(t)
-	d := newDashboard(t, r, true, &logBuffer{})
+	r := dashtest.NewRig(t)
+	d := dashtest.NewDashboard(t, r, true, &dashtest.LogBuffer{})
 	for _, a := range []struct {
 		action string
 		want   whizbang.CircuitState
 	}{{"isolate", whizbang.Isolated}, {"reset", whizbang.Closed}} {
 		hr := httptest.NewRequest(http.MethodPost, "/api/control", strings.NewReader(`{"action":"`+a.action+`","policy":"payments"}`))
-		hr.Header.Set("Authorization", "Bearer "+testToken)
+		hr.Header.Set("Authorization", "Bearer "+dashtest.Token)
 		hr.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		d.ServeHTTP(w, hr)
-		if w.Code != http.StatusOK || r.breaker.State() != a.want {
-			t.Fatalf("%s: %d %s, breaker %v", a.action, w.Code, w.Body, r.breaker.State())
+		if w.Code != http.StatusOK || r.Breaker.State() != a.want {
+			t.Fatalf("%s: %d %s, breaker %v", a.action, w.Code, w.Body, r.Breaker.State())
 		}
 		if s := snapshot(t, d); find(t, s, "circuitbreaker", "payments").Breaker.State != a.want.String() {
 			t.Errorf("%s: snapshot shows %+v", a.action, find(t, s, "circuitbreaker", "payments").Breaker)

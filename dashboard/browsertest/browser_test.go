@@ -1,4 +1,4 @@
-package dashboard_test
+package browsertest_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/dashboard"
+	"github.com/whizbang-go/whizbang/dashboard/internal/dashtest"
 	"github.com/whizbang-go/whizbang/metrics"
 )
 
@@ -141,9 +142,9 @@ const (
 
 func TestBrowserDashboard(t *testing.T) {
 	ctx := browser(t)
-	r := newRig(t)
-	var logs logBuffer
-	d := newDashboard(t, r, true, &logs)
+	r := dashtest.NewRig(t)
+	var logs dashtest.LogBuffer
+	d := dashtest.NewDashboard(t, r, true, &logs)
 	mux := http.NewServeMux()
 	mux.Handle("/policies/", http.StripPrefix("/policies", d))
 	srv := httptest.NewServer(mux)
@@ -161,7 +162,7 @@ func TestBrowserDashboard(t *testing.T) {
 			case <-stop:
 				return
 			case <-tick.C:
-				r.traffic(3)
+				r.Traffic(3)
 			}
 		}
 	})
@@ -233,10 +234,10 @@ func TestBrowserDashboard(t *testing.T) {
 	})
 
 	t.Run("a tripped breaker shows open within one refresh", func(t *testing.T) {
-		r.setFailing(true)
-		r.traffic(3)
-		if r.breaker.State() != whizbang.Open {
-			t.Fatalf("breaker %v", r.breaker.State())
+		r.SetFailing(true)
+		r.Traffic(3)
+		if r.Breaker.State() != whizbang.Open {
+			t.Fatalf("breaker %v", r.Breaker.State())
 		}
 		tripped := time.Now()
 		poll(t, ctx, "open breaker", rowBreaker+`?.querySelector('[data-state]')?.dataset.state === "open"`, 5*time.Second)
@@ -260,7 +261,7 @@ func TestBrowserDashboard(t *testing.T) {
 	})
 
 	t.Run("controls refuse without the token and work with it", func(t *testing.T) {
-		r.setFailing(false)
+		r.SetFailing(false)
 		poll(t, ctx, "token field", `!document.getElementById('controls').hidden`, 5*time.Second)
 		click := func(action string) {
 			t.Helper()
@@ -271,26 +272,26 @@ func TestBrowserDashboard(t *testing.T) {
 		if msg := eval[string](t, ctx, `document.getElementById('message').textContent`); !strings.Contains(msg, "refused (401)") {
 			t.Errorf("message %q", msg)
 		}
-		if r.breaker.State() != whizbang.Open {
-			t.Errorf("breaker %v after a refused reset", r.breaker.State())
+		if r.Breaker.State() != whizbang.Open {
+			t.Errorf("breaker %v after a refused reset", r.Breaker.State())
 		}
 
-		run(t, ctx, chromedp.SendKeys("#token", testToken))
+		run(t, ctx, chromedp.SendKeys("#token", dashtest.Token))
 		click("reset")
 		poll(t, ctx, "reset done", `window.whizbang.lastControl && window.whizbang.lastControl.status === 200`, 5*time.Second)
-		if r.breaker.State() != whizbang.Closed {
-			t.Errorf("breaker %v after reset", r.breaker.State())
+		if r.Breaker.State() != whizbang.Closed {
+			t.Errorf("breaker %v after reset", r.Breaker.State())
 		}
 		poll(t, ctx, "closed shown", rowBreaker+`?.querySelector('[data-state]')?.dataset.state === "closed"`, 5*time.Second)
 
 		click("isolate")
 		poll(t, ctx, "isolate done", `window.whizbang.lastControl && window.whizbang.lastControl.status === 200`, 5*time.Second)
 		poll(t, ctx, "isolated shown", rowBreaker+`?.querySelector('[data-state]')?.dataset.state === "isolated"`, 5*time.Second)
-		if r.breaker.State() != whizbang.Isolated {
-			t.Errorf("breaker %v after isolate", r.breaker.State())
+		if r.Breaker.State() != whizbang.Isolated {
+			t.Errorf("breaker %v after isolate", r.Breaker.State())
 		}
 		out := logs.String()
-		if strings.Contains(out, testToken) || !strings.Contains(out, `"action":"isolate","policy":"payments","status":200`) || !strings.Contains(out, `"status":401`) {
+		if strings.Contains(out, dashtest.Token) || !strings.Contains(out, `"action":"isolate","policy":"payments","status":200`) || !strings.Contains(out, `"status":401`) {
 			t.Errorf("log:\n%s", out)
 		}
 		screenshot(t, ctx, "dashboard-controls.png")
@@ -310,7 +311,7 @@ func TestBrowserDashboard(t *testing.T) {
 					headers: {"Content-Type": "text/plain"}, body: JSON.stringify({action: "reset", policy: "payments"})})
 				.then(r => { window.simple = "sent"; }, e => { window.simple = "failed " + e; });
 				fetch("` + srv.URL + `/policies/api/control", {method: "POST",
-					headers: {"Authorization": "Bearer ` + testToken + `", "Content-Type": "application/json"},
+					headers: {"Authorization": "Bearer ` + dashtest.Token + `", "Content-Type": "application/json"},
 					body: JSON.stringify({action: "reset", policy: "payments"})})
 				.then(r => { window.result = "status " + r.status; }, e => { window.result = "blocked"; });
 				</script>`))
@@ -325,8 +326,8 @@ func TestBrowserDashboard(t *testing.T) {
 		if res := eval[string](t, ctx, `window.simple`); res != "sent" {
 			t.Errorf("simple cross-origin request: %s", res)
 		}
-		if r.breaker.State() != whizbang.Isolated {
-			t.Errorf("breaker %v: a cross-site request changed it", r.breaker.State())
+		if r.Breaker.State() != whizbang.Isolated {
+			t.Errorf("breaker %v: a cross-site request changed it", r.Breaker.State())
 		}
 		if !strings.Contains(logs.String(), "cross-origin request refused") {
 			t.Errorf("no cross-origin refusal logged:\n%s", logs.String())
