@@ -1,9 +1,15 @@
 module github.com/whizbang-go/whizbang/bench
 
-go 1.26.7
+go 1.26.0
 
-// The benchmarks always measure the whizbang next to this directory.
-replace github.com/whizbang-go/whizbang => ../
+// The benchmarks always measure the whizbang modules next to this directory.
+replace (
+	github.com/whizbang-go/whizbang => ../
+	github.com/whizbang-go/whizbang/state/redisstore => ../state/redisstore
+	github.com/whizbang-go/whizbang/state/sqlstore => ../state/sqlstore
+	github.com/whizbang-go/whizbang/state/sqlstore/postgres => ../state/sqlstore/postgres
+	github.com/whizbang-go/whizbang/state/sqlstore/sqlite => ../state/sqlstore/sqlite
+)
 
 // The peers. github.com/cep21/circuit, a peer worth comparing, is left out:
 // the module proxy these benchmarks run against does not serve it.
@@ -13,6 +19,9 @@ require (
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/whizbang-go/whizbang v0.0.0-00010101000000-000000000000
+	github.com/whizbang-go/whizbang/state/redisstore v0.0.0-00010101000000-000000000000
+	github.com/whizbang-go/whizbang/state/sqlstore/postgres v0.0.0-00010101000000-000000000000
+	github.com/whizbang-go/whizbang/state/sqlstore/sqlite v0.0.0-00010101000000-000000000000
 	golang.org/x/sync v0.25.0
 	golang.org/x/time v0.16.0
 )
@@ -21,6 +30,7 @@ require (
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/whizbang-go/whizbang/state/sqlstore v0.0.0-00010101000000-000000000000
 )
 
 require (

@@ -13,6 +13,8 @@ import (
 	"github.com/whizbang-go/whizbang/ratelimit"
 	"github.com/whizbang-go/whizbang/state"
 	"github.com/whizbang-go/whizbang/state/sqlstore"
+	"github.com/whizbang-go/whizbang/state/sqlstore/postgres"
+	"github.com/whizbang-go/whizbang/state/sqlstore/sqlite"
 )
 
 // The SQL benchmarks: a rate limit whose buckets live in SQLite (a file in
@@ -52,7 +54,7 @@ func limiterCall(l *ratelimit.Limiter) op {
 // upsert per call. Target: at most 50us a check.
 func BenchmarkSQLiteRateLimit(b *testing.B) {
 	dir := b.TempDir()
-	s, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(dir, "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func postgresURL(b *testing.B) string {
 // round trip per call. Target: at most 1.5x BenchmarkPostgresUpsert.
 func BenchmarkPostgresRateLimit(b *testing.B) {
 	url := postgresURL(b)
-	s, err := sqlstore.OpenPostgres(context.Background(), url, sqlstore.Options{
+	s, err := postgres.Open(context.Background(), url, sqlstore.Options{
 		Config:   state.Config{Prefix: uniqueKey("sqlbench") + ":"},
 		MaxConns: sqlPoolSize,
 	})

@@ -12,6 +12,8 @@ import (
 	"github.com/whizbang-go/whizbang/state"
 	"github.com/whizbang-go/whizbang/state/redisstore"
 	"github.com/whizbang-go/whizbang/state/sqlstore"
+	"github.com/whizbang-go/whizbang/state/sqlstore/postgres"
+	"github.com/whizbang-go/whizbang/state/sqlstore/sqlite"
 )
 
 // defaultStatePath is the SQLite file the demo keeps its breaker and
@@ -46,14 +48,14 @@ func openState(ctx context.Context, spec string) (state.Store, io.Closer, error)
 		}
 		return s, s, nil
 	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		s, err := sqlstore.OpenPostgres(ctx, spec, sqlstore.Options{Config: cfg})
+		s, err := postgres.Open(ctx, spec, sqlstore.Options{Config: cfg})
 		if err != nil {
 			return nil, nil, fmt.Errorf("--state %s: %w", spec, err)
 		}
 		return s, s, nil
 	}
 	path := strings.TrimPrefix(spec, "sqlite://")
-	s, err := sqlstore.OpenSQLite(ctx, path, sqlstore.Options{Config: cfg})
+	s, err := sqlite.Open(ctx, path, sqlstore.Options{Config: cfg})
 	if err != nil {
 		return nil, nil, fmt.Errorf("--state %s: %w", spec, err)
 	}

@@ -239,3 +239,64 @@ func write(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// unlisted are the modules of the repository nobody imports.
+var unlisted = map[string]bool{"bench": true, "cmd/whizbang": true, "dashboard/browsertest": true}
+
+// TestREADMEInstallTableMatchesTheModules checks the README's install
+// table against the go.mod files of the repository: every importable
+// module is listed, and with its go line.
+func TestREADMEInstallTableMatchesTheModules(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{} // module path -> Go column
+	for _, l := range strings.Split(string(readme), "\n") {
+		cells := strings.Split(strings.Trim(l, "| "), " | ")
+		if len(cells) != 3 || !strings.HasPrefix(cells[1], "`"+corePath) {
+			continue
+		}
+		listed[strings.Trim(cells[1], "`")] = cells[2]
+	}
+	if len(listed) == 0 {
+		t.Fatal("no install table in README.md")
+	}
+	var nested int
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || d.Name() != "go.mod" {
+			return nil
+		}
+		dir := filepath.Dir(path)
+		rel, _ := filepath.Rel(root, dir)
+		if unlisted[filepath.ToSlash(rel)] {
+			return nil
+		}
+		nested++
+		m := readGoMod(t, dir)
+		goLine, ok := listed[m.Module.Path]
+		switch {
+		case !ok:
+			t.Errorf("README's install table does not list the module %s", m.Module.Path)
+		case goLine != m.Go:
+			t.Errorf("README's install table gives %s Go %s; its go.mod says go %s", m.Module.Path, goLine, m.Go)
+		}
+		delete(listed, m.Module.Path)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nested < 2 {
+		t.Skip("the nested modules are not here (the core module alone, as published)")
+	}
+	for path := range listed {
+		t.Errorf("README's install table lists %s, which is no module of this repository", path)
+	}
+}

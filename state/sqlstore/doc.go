@@ -1,10 +1,20 @@
 // Package sqlstore keeps the state of stateful policies (circuit breakers,
-// rate-limit buckets, cache entries) in a SQL database: SQLite, the embedded
-// default ([OpenSQLite]: a file path is all it needs; pure Go, no cgo), or
-// PostgreSQL ([OpenPostgres], through a pgx/v5 pool). A [Store] implements
-// every interface of the state package ([state.Store] and
-// [state.Watcher]), and passes the state/statetest conformance and fleet
-// suites against both databases.
+// rate-limit buckets, cache entries) in a SQL database. It holds what does
+// not depend on the database: the [Store], its SQL in the dialects of
+// SQLite and PostgreSQL, the schema and its migration, the sweeper and the
+// polling watch. It imports no database driver: a [Driver] runs its
+// statements, and each database has a package (and module) of its own, so
+// that a program links only the driver it uses:
+//
+//   - github.com/whizbang-go/whizbang/state/sqlstore/sqlite: SQLite, the
+//     embedded default (a file path is all it needs; modernc.org/sqlite,
+//     pure Go, no cgo).
+//   - github.com/whizbang-go/whizbang/state/sqlstore/postgres: PostgreSQL,
+//     through a pgx/v5 pool.
+//
+// A [Store] implements every interface of the state package ([state.Store]
+// and [state.Watcher]), and passes the state/statetest conformance and
+// fleet suites, and the sqlstoretest suite, against both databases.
 //
 // # Atomicity and time
 //
@@ -35,38 +45,30 @@
 // # Schema
 //
 // The store creates its tables (named whizbang_*) on first open, and
-// migrates them, in one transaction under the database's write lock (a
-// PostgreSQL advisory lock; SQLite BEGIN IMMEDIATE), recording the schema
-// version in the table whizbang_schema. A database whose schema is newer
-// than this code knows is refused with an error matching
-// [ErrSchemaVersion].
+// migrates them, in one transaction under the database's write lock (the
+// driver's [Driver.Migrate]: a PostgreSQL advisory lock, SQLite BEGIN
+// IMMEDIATE), recording the schema version in the table whizbang_schema. A
+// database whose schema is newer than this code knows is refused with an
+// error matching [ErrSchemaVersion].
 //
 // # Watching breakers
 //
-// PostgreSQL: each successful SwapBreaker sends NOTIFY on the channel
-// whizbang_breaker (with the key) when it commits, and WatchBreaker
-// LISTENs on a connection of its own, so another process learns of a trip
-// within milliseconds. SQLite has no notifications: WatchBreaker reads the
-// snapshot every Options.PollInterval (default 100ms).
+// When the driver is a [Listener] (PostgreSQL: LISTEN/NOTIFY), each
+// successful SwapBreaker notifies the channel whizbang_breaker (with the
+// key) when it commits, and WatchBreaker listens on a connection of its
+// own, so another process learns of a trip within milliseconds. Otherwise
+// (SQLite has no notifications) WatchBreaker reads the snapshot every
+// Options.PollInterval (default 100ms).
 //
 // # Failure
 //
 // Every operation is bounded by its context and by Options.OpTimeout
 // (default 2s), whichever ends first; a database that is down or hung gives
-// an error by then, never a hang. (SQLite: the context bounds the wait for
-// the connection and for another process's write lock; a statement, once
-// running, touches one row and finishes.) The policies decide what a store error
-// means (a breaker carries on with its local state, a limiter fails open to
-// local buckets or, with FailClosed, rejects; a cache acts as a miss). A
-// PostgreSQL pool reconnects by itself when the server returns. Bad input
-// gets an error matching [state.ErrInvalidKey] (empty or oversized keys;
-// in PostgreSQL also keys that are not valid UTF-8 or hold a NUL byte) or
-// [state.ErrInvalidTTL]; operations after Close one matching
-// [state.ErrClosed].
-//
-// SQLite runs in WAL mode with synchronous=NORMAL (a crash of the machine
-// may lose the last moments of state, never corrupt it) and one connection
-// per Store, which the calls of a process take in turn, first come first
-// served. While another process holds the file's write lock a call tries
-// again every 20us to 1ms, until its context or OpTimeout ends.
+// an error by then, never a hang (the driver packages say how). The
+// policies decide what a store error means (a breaker carries on with its
+// local state, a limiter fails open to local buckets or, with FailClosed,
+// rejects; a cache acts as a miss). Bad input gets an error matching
+// [state.ErrInvalidKey] (empty or oversized keys; in PostgreSQL also keys
+// that are not valid UTF-8 or hold a NUL byte) or [state.ErrInvalidTTL];
+// operations after Close one matching [state.ErrClosed].
 package sqlstore

@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/whizbang-go/whizbang"
 	"github.com/whizbang-go/whizbang/state"
@@ -33,8 +29,8 @@ func (s *Store) LoadBreaker(ctx context.Context, key string) (state.Snapshot, er
 func (s *Store) load(ctx context.Context, k string) (state.Snapshot, error) {
 	var st, fails, succ, ver int64
 	var since, age int64
-	err := s.queryRow(ctx, s.d.sql(qLoad), k).Scan(&st, &since, &fails, &succ, &ver, &age)
-	if isNoRows(err) {
+	err := s.d.QueryRow(ctx, s.dl.sql(qLoad), k).Scan(&st, &since, &fails, &succ, &ver, &age)
+	if s.d.IsNoRows(err) {
 		return state.Snapshot{}, nil
 	}
 	if err != nil {
@@ -62,12 +58,12 @@ func (s *Store) SwapBreaker(ctx context.Context, key string, old uint64, snap st
 	if old > math.MaxInt64-1 {
 		return state.Snapshot{}, false, fmt.Errorf("sqlstore: SwapBreaker: version %d out of range", old)
 	}
-	var r row
+	var r Row
 	ttl := micros(s.cfg.TTL)
 	if old == 0 {
-		r = s.queryRow(ctx, s.d.sql(qSwapNew), k, int64(snap.State), snap.Failures, snap.Successes, ttl)
+		r = s.d.QueryRow(ctx, s.dl.sql(qSwapNew), k, int64(snap.State), snap.Failures, snap.Successes, ttl)
 	} else {
-		r = s.queryRow(ctx, s.d.sql(qSwapOld), k, int64(snap.State), snap.Failures, snap.Successes, ttl, int64(old))
+		r = s.d.QueryRow(ctx, s.dl.sql(qSwapOld), k, int64(snap.State), snap.Failures, snap.Successes, ttl, int64(old))
 	}
 	var ver, since int64
 	var notified string
@@ -76,7 +72,7 @@ func (s *Store) SwapBreaker(ctx context.Context, key string, old uint64, snap st
 		snap.Version, snap.Since, snap.Age = uint64(ver), time.UnixMicro(since).UTC(), 0
 		return snap, true, nil
 	}
-	if !isNoRows(err) {
+	if !s.d.IsNoRows(err) {
 		return state.Snapshot{}, false, s.wrap("SwapBreaker", err)
 	}
 	cur, err := s.load(ctx, k)
@@ -101,8 +97,8 @@ func (s *Store) AddFailures(ctx context.Context, key string, epoch uint64, n int
 	}
 	ttl := micros(max(window, s.cfg.TTL))
 	var count int64
-	err = s.queryRow(ctx, s.d.sql(qAddFailures), k, int64(epoch), n, micros(window), ttl).Scan(&count)
-	if isNoRows(err) {
+	err = s.d.QueryRow(ctx, s.dl.sql(qAddFailures), k, int64(epoch), n, micros(window), ttl).Scan(&count)
+	if s.d.IsNoRows(err) {
 		return 0, nil // an older epoch
 	}
 	return count, s.wrap("AddFailures", err)
@@ -125,8 +121,8 @@ func (s *Store) TakeProbe(ctx context.Context, key string, epoch uint64, slots i
 		return false, fmt.Errorf("sqlstore: TakeProbe: epoch %d out of range", epoch)
 	}
 	var taken int64
-	err = s.queryRow(ctx, s.d.sql(qTakeProbe), k, int64(epoch), int64(slots), micros(ttl)).Scan(&taken)
-	if isNoRows(err) {
+	err = s.d.QueryRow(ctx, s.dl.sql(qTakeProbe), k, int64(epoch), int64(slots), micros(ttl)).Scan(&taken)
+	if s.d.IsNoRows(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -145,7 +141,7 @@ func (s *Store) ReleaseProbe(ctx context.Context, key string, epoch uint64) erro
 	if epoch > math.MaxInt64 {
 		return nil // never taken
 	}
-	_, err = s.exec(ctx, s.d.sql(qReleaseProbe), k, int64(epoch))
+	_, err = s.d.Exec(ctx, s.dl.sql(qReleaseProbe), k, int64(epoch))
 	return s.wrap("ReleaseProbe", err)
 }
 
@@ -169,51 +165,26 @@ func (s *Store) Take(ctx context.Context, key string, limits []state.Limit, n in
 		l := limits[0]
 		var allowed bool
 		var level float64
-		err = s.queryRow(ctx, s.d.take1, k, perMicro(l), float64(l.BurstSize), need, micros(fill)).Scan(&allowed, &level)
+		err = s.d.QueryRow(ctx, s.dl.take1, k, perMicro(l), float64(l.BurstSize), need, micros(fill)).Scan(&allowed, &level)
 		if err != nil {
 			return state.Decision{}, s.wrap("Take", err)
 		}
-		return decide(allowed, []float64{level}, limits, need, s.d.tick), nil
+		return decide(allowed, []float64{level}, limits, need, s.dl.tick), nil
 	}
-	var levels []float64
-	if s.pool != nil {
-		rates := make([]float64, len(limits))
-		bursts := make([]float64, len(limits))
-		init := make([]float64, len(limits))
-		for i, l := range limits {
-			rates[i] = perMicro(l)
-			bursts[i] = float64(l.BurstSize)
-			init[i] = bursts[i] - need
-		}
-		var allowed bool
-		err = s.pool.QueryRow(ctx, s.d.take, k, rates, bursts, init, need, micros(fill)).Scan(&allowed, &levels)
-		if err != nil {
-			return state.Decision{}, s.wrap("Take", err)
-		}
-		return decide(allowed, levels, limits, need, s.d.tick), nil
-	}
-	var rates, bursts, init []byte
-	rates, bursts, init = append(rates, '['), append(bursts, '['), append(init, '[')
+	rates := make([]float64, len(limits))
+	bursts := make([]float64, len(limits))
+	init := make([]float64, len(limits))
 	for i, l := range limits {
-		if i > 0 {
-			rates, bursts, init = append(rates, ','), append(bursts, ','), append(init, ',')
-		}
-		rates = strconv.AppendFloat(rates, perMicro(l), 'g', -1, 64)
-		bursts = strconv.AppendInt(bursts, int64(l.BurstSize), 10)
-		init = strconv.AppendFloat(init, float64(l.BurstSize)-need, 'g', -1, 64)
+		rates[i] = perMicro(l)
+		bursts[i] = float64(l.BurstSize)
+		init[i] = bursts[i] - need
 	}
-	rates, bursts, init = append(rates, ']'), append(bursts, ']'), append(init, ']')
-	var allowed int64
-	var tokens string
-	err = s.queryRow(ctx, s.d.take, k, string(rates), string(bursts), string(init), need, micros(fill)).Scan(&allowed, &tokens)
+	r := s.d.QueryRow(ctx, s.dl.take, k, s.dl.floats(rates), s.dl.floats(bursts), s.dl.floats(init), need, micros(fill))
+	allowed, levels, err := s.dl.scanTake(r)
 	if err != nil {
 		return state.Decision{}, s.wrap("Take", err)
 	}
-	levels, err = parseFloats(tokens)
-	if err != nil {
-		return state.Decision{}, s.wrap("Take", err)
-	}
-	return decide(allowed != 0, levels, limits, need, s.d.tick), nil
+	return decide(allowed, levels, limits, need, s.dl.tick), nil
 }
 
 // decide builds the Decision from the levels the upsert returned: after
@@ -239,26 +210,6 @@ func decide(allowed bool, levels []float64, limits []state.Limit, need float64, 
 	return d
 }
 
-// parseFloats parses a JSON array of numbers.
-func parseFloats(s string) ([]float64, error) {
-	s = strings.TrimSpace(s)
-	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
-		return nil, fmt.Errorf("bad bucket levels %q", s)
-	}
-	s = s[1 : len(s)-1]
-	out := make([]float64, 0, strings.Count(s, ",")+1)
-	for s != "" {
-		f, rest, _ := strings.Cut(s, ",")
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad bucket levels: %w", err)
-		}
-		out = append(out, v)
-		s = rest
-	}
-	return out, nil
-}
-
 // GetEntry implements [state.EntryStore].
 func (s *Store) GetEntry(ctx context.Context, key string) ([]byte, bool, error) {
 	k, ctx, cancel, err := s.begin(ctx, key)
@@ -267,8 +218,8 @@ func (s *Store) GetEntry(ctx context.Context, key string) ([]byte, bool, error) 
 	}
 	defer cancel()
 	var v []byte
-	err = s.queryRow(ctx, s.d.sql(qGet), k).Scan(&v)
-	if isNoRows(err) {
+	err = s.d.QueryRow(ctx, s.dl.sql(qGet), k).Scan(&v)
+	if s.d.IsNoRows(err) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -296,7 +247,7 @@ func (s *Store) SetEntry(ctx context.Context, key string, value []byte, ttl time
 	if value == nil {
 		value = []byte{}
 	}
-	_, err = s.exec(ctx, s.d.sql(qSet), k, value, micros(ttl))
+	_, err = s.d.Exec(ctx, s.dl.sql(qSet), k, value, micros(ttl))
 	return s.wrap("SetEntry", err)
 }
 
@@ -307,53 +258,24 @@ func (s *Store) DeleteEntry(ctx context.Context, key string) error {
 		return err
 	}
 	defer cancel()
-	_, err = s.exec(ctx, s.d.sql(qDelete), k)
+	_, err = s.d.Exec(ctx, s.dl.sql(qDelete), k)
 	return s.wrap("DeleteEntry", err)
 }
 
 // migrate creates the schema, or brings it to schemaVersion, in one
-// transaction that holds the database's write lock (PostgreSQL: an
-// advisory lock), so that processes opening the store at once agree.
+// transaction that holds the database's write lock, so that processes
+// opening the store at once agree.
 func (s *Store) migrate(ctx context.Context) error {
-	if s.pool != nil {
-		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx))
-		exec := func(q string, args ...any) error { _, err := tx.Exec(ctx, q, args...); return err }
-		get := func(q string, dst *int64) error { return tx.QueryRow(ctx, q).Scan(dst) }
-		if err := exec(`SELECT pg_advisory_xact_lock(7754061327734129)`); err != nil {
-			return err
-		}
-		if err := s.migrateIn(exec, get); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := retryBusy(ctx, func() error { _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); return err }); err != nil {
-		return err
-	}
-	exec := func(q string, args ...any) error { _, err := conn.ExecContext(ctx, q, args...); return err }
-	get := func(q string, dst *int64) error { return conn.QueryRowContext(ctx, q).Scan(dst) }
-	if err := s.migrateIn(exec, get); err != nil {
-		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return err
-	}
-	return retryBusy(ctx, func() error { _, err := conn.ExecContext(ctx, "COMMIT"); return err })
+	return s.d.Migrate(ctx, func(tx Querier) error { return s.migrateIn(ctx, tx) })
 }
 
-func (s *Store) migrateIn(exec func(string, ...any) error, get func(string, *int64) error) error {
-	if err := exec(s.d.sql(qSchemaTable)); err != nil {
+func (s *Store) migrateIn(ctx context.Context, tx Querier) error {
+	exec := func(q string, args ...any) error { _, err := tx.Exec(ctx, q, args...); return err }
+	if err := exec(s.dl.sql(qSchemaTable)); err != nil {
 		return fmt.Errorf("create whizbang_schema: %w", err)
 	}
 	var v int64
-	if err := get(s.d.sql(qSchemaGet), &v); err != nil && !isNoRows(err) {
+	if err := tx.QueryRow(ctx, s.dl.sql(qSchemaGet)).Scan(&v); err != nil && !s.d.IsNoRows(err) {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if v > schemaVersion {
@@ -367,12 +289,12 @@ func (s *Store) migrateIn(exec func(string, ...any) error, get func(string, *int
 	}
 	for i := v; i < schemaVersion; i++ {
 		for _, q := range migrations[i] {
-			if err := exec(s.d.sql(q)); err != nil {
+			if err := exec(s.dl.sql(q)); err != nil {
 				return fmt.Errorf("migrate schema to version %d: %w", i+1, err)
 			}
 		}
 	}
-	if err := exec(s.d.sql(qSchemaSet), int64(schemaVersion)); err != nil {
+	if err := exec(s.dl.sql(qSchemaSet), int64(schemaVersion)); err != nil {
 		return fmt.Errorf("write schema version: %w", err)
 	}
 	return nil

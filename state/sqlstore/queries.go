@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -137,7 +139,11 @@ var sweepTables = []string{"whizbang_breaker", "whizbang_failures", "whizbang_pr
 // qTake takes n tokens from every limit's bucket, or none, in one upsert:
 // a new row starts full less n ($4: the levels after the take, computed by
 // the caller); an existing one is refilled for the time since refilled_at
-// (never backwards), and taken from when every bucket has n.
+// (never backwards), and taken from when every bucket has n. Neither
+// refilled_at nor expires_at moves backwards: a statement that waited for
+// the row's lock (PostgreSQL) carries the time it started, older than the
+// row's, and an expiry taken from it would make the next take find the
+// bucket expired, hence full.
 // $1 key, $2 rates (tokens per microsecond), $3 bursts, $4 initial levels, $5 n,
 // $6 ttl (the largest fill time).
 const qTakePostgres = `INSERT INTO whizbang_buckets AS b (key, tokens, refilled_at, expires_at, allowed)
@@ -146,7 +152,7 @@ const qTakePostgres = `INSERT INTO whizbang_buckets AS b (key, tokens, refilled_
 		SELECT CASE WHEN bool_and(lvl + 1e-9 >= $5::float8) THEN array_agg(lvl - $5::float8 ORDER BY i)
 			ELSE array_agg(lvl ORDER BY i) END,
 			bool_and(lvl + 1e-9 >= $5::float8),
-			greatest(b.refilled_at, excluded.refilled_at), excluded.expires_at
+			greatest(b.refilled_at, excluded.refilled_at), greatest(b.expires_at, excluded.expires_at)
 		FROM (SELECT i, CASE WHEN b.expires_at <= excluded.refilled_at OR t IS NULL THEN burst
 				ELSE least(burst, t + rate * greatest(0, excluded.refilled_at - b.refilled_at)) END AS lvl
 			FROM unnest(b.tokens, $2::float8[], $3::float8[]) WITH ORDINALITY AS u(t, rate, burst, i)
@@ -159,7 +165,7 @@ const qTakeSQLite = `INSERT INTO whizbang_buckets AS b (key, tokens, refilled_at
 	ON CONFLICT (key) DO UPDATE SET (tokens, allowed, refilled_at, expires_at) = (
 		SELECT CASE WHEN min(lvl + 1e-9 >= $5) THEN json_group_array(lvl - $5) ELSE json_group_array(lvl) END,
 			min(lvl + 1e-9 >= $5),
-			max(b.refilled_at, excluded.refilled_at), excluded.expires_at
+			max(b.refilled_at, excluded.refilled_at), max(b.expires_at, excluded.expires_at)
 		FROM (SELECT r.key AS i, CASE WHEN b.expires_at <= excluded.refilled_at OR t.value IS NULL THEN u.value
 				ELSE min(u.value, t.value + r.value * max(0, excluded.refilled_at - b.refilled_at)) END AS lvl
 			FROM json_each($2) AS r JOIN json_each($3) AS u ON u.key = r.key
@@ -177,7 +183,7 @@ const qTake1Postgres = `INSERT INTO whizbang_buckets AS b (key, tokens, refilled
 		tokens = ARRAY[CASE WHEN {lvl} + 1e-9 >= $4::float8 THEN {lvl} - $4::float8 ELSE {lvl} END],
 		allowed = {lvl} + 1e-9 >= $4::float8,
 		refilled_at = greatest(b.refilled_at, excluded.refilled_at),
-		expires_at = excluded.expires_at
+		expires_at = greatest(b.expires_at, excluded.expires_at)
 	RETURNING allowed, tokens[1]`
 
 const lvl1Postgres = `(CASE WHEN b.expires_at <= excluded.refilled_at OR b.tokens[1] IS NULL THEN $3::float8
@@ -189,7 +195,7 @@ const qTake1SQLite = `INSERT INTO whizbang_buckets AS b (key, tokens, refilled_a
 		tokens = json_array(CASE WHEN {lvl} + 1e-9 >= $4 THEN {lvl} - $4 ELSE {lvl} END),
 		allowed = {lvl} + 1e-9 >= $4,
 		refilled_at = max(b.refilled_at, excluded.refilled_at),
-		expires_at = excluded.expires_at
+		expires_at = max(b.expires_at, excluded.expires_at)
 	RETURNING allowed, (tokens ->> 0)`
 
 const lvl1SQLite = `(CASE WHEN b.expires_at <= excluded.refilled_at OR (b.tokens ->> 0) IS NULL THEN $3
@@ -227,6 +233,12 @@ type dialect struct {
 	tick  time.Duration // the clock's resolution
 	// sweep deletes expired rows, by table
 	sweep map[string]string
+	// arrays: the database has float8[] (PostgreSQL); else qTake's arrays
+	// are JSON text (SQLite).
+	arrays bool
+	// utf8Keys: keys must be valid UTF-8 without NUL bytes (PostgreSQL
+	// text).
+	utf8Keys bool
 }
 
 func (d *dialect) sql(tmpl string) string {
@@ -236,13 +248,55 @@ func (d *dialect) sql(tmpl string) string {
 	panic("sqlstore: unknown query") // every template is rendered in newDialect
 }
 
-// hot returns the queries worth preparing.
-func (d *dialect) hot() []string {
-	out := []string{d.take, d.take1}
-	for _, t := range []string{qLoad, qSwapNew, qSwapOld, qAddFailures, qTakeProbe, qReleaseProbe, qGet, qSet, qDelete} {
-		out = append(out, d.q[t])
+// floats is v as an array argument of qTake: a float8[], or JSON text.
+func (d *dialect) floats(v []float64) any {
+	if d.arrays {
+		return v
 	}
-	return out
+	b := make([]byte, 0, 1+len(v)*8)
+	b = append(b, '[')
+	for i, f := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendFloat(b, f, 'g', -1, 64)
+	}
+	return string(append(b, ']'))
+}
+
+// scanTake scans the result of qTake: whether it took, and the levels, a
+// float8[] or JSON text.
+func (d *dialect) scanTake(r Row) (allowed bool, levels []float64, err error) {
+	if d.arrays {
+		err = r.Scan(&allowed, &levels)
+		return allowed, levels, err
+	}
+	var text string
+	if err := r.Scan(&allowed, &text); err != nil {
+		return false, nil, err
+	}
+	levels, err = parseFloats(text)
+	return allowed, levels, err
+}
+
+// parseFloats parses a JSON array of numbers.
+func parseFloats(s string) ([]float64, error) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, fmt.Errorf("bad bucket levels %q", s)
+	}
+	s = s[1 : len(s)-1]
+	out := make([]float64, 0, strings.Count(s, ",")+1)
+	for s != "" {
+		f, rest, _ := strings.Cut(s, ",")
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad bucket levels: %w", err)
+		}
+		out = append(out, v)
+		s = rest
+	}
+	return out, nil
 }
 
 func newDialect(name string, r *strings.Replacer, take, take1, lvl1 string, tick time.Duration) *dialect {
@@ -264,9 +318,10 @@ func newDialect(name string, r *strings.Replacer, take, take1, lvl1 string, tick
 			` WHERE expires_at <= {now} LIMIT 10000)`)
 	}
 	if name == "postgres" {
+		d.arrays, d.utf8Keys = true, true
 		// Breaker writes notify the watchers, atomically with the write.
 		for _, t := range []string{qSwapNew, qSwapOld} {
-			d.q[t] = `WITH w AS (` + d.q[t] + `) SELECT w.version, w.since, pg_notify('whizbang_breaker', w.key)::text FROM w`
+			d.q[t] = `WITH w AS (` + d.q[t] + `) SELECT w.version, w.since, pg_notify('` + notifyChannel + `', w.key)::text FROM w`
 		}
 	} else {
 		for _, t := range []string{qSwapNew, qSwapOld} {
@@ -276,19 +331,20 @@ func newDialect(name string, r *strings.Replacer, take, take1, lvl1 string, tick
 	return d
 }
 
-var (
-	postgresDialect = newDialect("postgres", strings.NewReplacer(
+// dialects are the dialects by name (Driver.Dialect).
+var dialects = map[string]*dialect{
+	"postgres": newDialect("postgres", strings.NewReplacer(
 		"{now}", "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
 		"{text}", "text", "{i8}", "bigint", "{f8}", "float8", "{floats}", "float8[]",
 		"{bool}", "boolean", "{blob}", "bytea", "{norowid}", " WITH (fillfactor = 50)",
 		// untyped parameters of the shared templates
 		"c.now + $5", "c.now + $5::bigint", "c.now + $4", "c.now + $4::bigint", "c.now + $3", "c.now + $3::bigint",
 		">= $4)", ">= $4::bigint)",
-	), qTakePostgres, qTake1Postgres, lvl1Postgres, time.Microsecond)
-	sqliteDialect = newDialect("sqlite", strings.NewReplacer(
+	), qTakePostgres, qTake1Postgres, lvl1Postgres, time.Microsecond),
+	"sqlite": newDialect("sqlite", strings.NewReplacer(
 		"{now}", "(CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) * 1000)",
 		"{text}", "TEXT", "{i8}", "INTEGER", "{f8}", "REAL", "{floats}", "TEXT",
 		"{bool}", "INTEGER", "{blob}", "BLOB", "{norowid}", " WITHOUT ROWID",
 		"greatest(", "max(", "least(", "min(", "$", "?",
-	), qTakeSQLite, qTake1SQLite, lvl1SQLite, time.Millisecond)
-)
+	), qTakeSQLite, qTake1SQLite, lvl1SQLite, time.Millisecond),
+}

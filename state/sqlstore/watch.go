@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/whizbang-go/whizbang/state"
 )
 
-// notifyChannel is the PostgreSQL channel breaker writes notify, with the
+// notifyChannel is the channel breaker writes notify (PostgreSQL), with the
 // store key as the payload.
 const notifyChannel = "whizbang_breaker"
 
@@ -30,14 +29,14 @@ func (s *Store) track(ctx context.Context) (context.Context, func(), error) {
 	return ctx, func() { stop(); cancel(); s.wg.Done() }, nil
 }
 
-// WatchBreaker implements [state.Watcher]. PostgreSQL: the watches of a
-// store share one LISTEN connection of their own (outside the pool), open
-// while any watch runs; WatchBreaker calls changed for every notification
-// of key, which every successful SwapBreaker sends when it commits. It
-// returns an error when the connection is lost, or the server stops
-// answering (checked every second, within OpTimeout). SQLite: it
-// reads the snapshot every Options.PollInterval and calls changed when it
-// differs. Either way it calls changed once when the watch starts, since
+// WatchBreaker implements [state.Watcher]. On a [Listener] driver
+// (PostgreSQL) the watches of a store share one listening connection of
+// their own (outside the pool), open while any watch runs; WatchBreaker
+// calls changed for every notification of key, which every successful
+// SwapBreaker sends when it commits. It returns an error when the
+// connection is lost, or the server stops answering (the postgres driver
+// checks every second, within OpTimeout). Otherwise (SQLite) it reads the
+// snapshot every Options.PollInterval and calls changed when it differs. Either way it calls changed once when the watch starts, since
 // the caller cannot know what it missed before. It returns ctx's error when
 // ctx is done, and [state.ErrClosed] when the store is closed.
 func (s *Store) WatchBreaker(ctx context.Context, key string, changed func()) error {
@@ -53,8 +52,8 @@ func (s *Store) WatchBreaker(ctx context.Context, key string, changed func()) er
 		return err
 	}
 	defer done()
-	if s.pool != nil {
-		err = s.watchPG(wctx, k, changed)
+	if s.listener != nil {
+		err = s.watchListen(wctx, k, changed)
 	} else {
 		err = s.poll(wctx, k, changed)
 	}
@@ -69,13 +68,13 @@ func (s *Store) WatchBreaker(ctx context.Context, key string, changed func()) er
 	return err
 }
 
-// listener is one LISTEN connection of a PostgreSQL store, shared by
+// listener is the listening connection of a store on a Listener, shared by
 // every WatchBreaker running while it lives. It ends when its last watcher
 // leaves, when the store closes, or when the connection is lost (lost is
 // closed then, with err set): the watchers return, and the next
 // WatchBreaker starts a new listener.
 type listener struct {
-	ready    chan struct{} // closed once LISTEN is in place
+	ready    chan struct{} // closed once the connection listens
 	lost     chan struct{} // closed when the listener ends
 	err      error         // why, set before lost is closed
 	cancel   context.CancelFunc
@@ -109,11 +108,14 @@ func (s *Store) join(k string, w *watcher) (*listener, error) {
 		go func() {
 			defer s.wg.Done()
 			err := s.listen(ctx, l)
+			if err == nil {
+				err = errors.New("listener ended") // Listen breaking its contract
+			}
 			s.hubMu.Lock()
 			if s.hub == l {
 				s.hub = nil
 			}
-			l.err = err
+			l.err = fmt.Errorf("sqlstore: WatchBreaker: %w", err)
 			s.hubMu.Unlock()
 			close(l.lost)
 		}()
@@ -146,8 +148,8 @@ func (s *Store) leave(l *listener, k string, w *watcher) {
 	}
 }
 
-// watchPG is WatchBreaker on PostgreSQL.
-func (s *Store) watchPG(ctx context.Context, k string, changed func()) error {
+// watchListen is WatchBreaker on a Listener.
+func (s *Store) watchListen(ctx context.Context, k string, changed func()) error {
 	w := &watcher{ch: make(chan struct{}, 1)}
 	l, err := s.join(k, w)
 	if err != nil {
@@ -174,56 +176,19 @@ func (s *Store) watchPG(ctx context.Context, k string, changed func()) error {
 	}
 }
 
-// listen runs the LISTEN connection of l until ctx ends or the connection
-// is lost. It pings the server after every second without a notification,
-// so that a server that hangs is noticed within a second and OpTimeout.
+// listen runs the listening connection of l until ctx ends or the
+// connection is lost, poking the watchers of each notification's key.
 func (s *Store) listen(ctx context.Context, l *listener) error {
-	cc := s.pool.Config().ConnConfig
-	cctx, cancel := s.opCtx(ctx)
-	conn, err := pgx.ConnectConfig(cctx, cc)
-	if err == nil {
-		_, err = conn.Exec(cctx, "LISTEN "+notifyChannel)
-	}
-	cancel()
-	if err != nil {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-		return fmt.Errorf("sqlstore: WatchBreaker: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
-		conn.Close(cctx)
-		cancel()
-	}()
-	close(l.ready)
-	for {
-		wctx, cancel := context.WithTimeout(ctx, time.Second)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			pctx, cancel := s.opCtx(ctx)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				return fmt.Errorf("sqlstore: WatchBreaker: watch lost: %w", err)
+	return s.listener.Listen(ctx, notifyChannel, sync.OnceFunc(func() { close(l.ready) }), func(key string) {
+		s.hubMu.Lock()
+		for w := range l.watchers[key] {
+			select {
+			case w.ch <- struct{}{}:
+			default:
 			}
-		case err != nil:
-			return fmt.Errorf("sqlstore: WatchBreaker: watch lost: %w", err)
-		default:
-			s.hubMu.Lock()
-			for w := range l.watchers[n.Payload] {
-				select {
-				case w.ch <- struct{}{}:
-				default:
-				}
-			}
-			s.hubMu.Unlock()
 		}
-	}
+		s.hubMu.Unlock()
+	})
 }
 
 func (s *Store) poll(ctx context.Context, k string, changed func()) error {
@@ -272,8 +237,7 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	var total int64
 	for _, t := range sweepTables {
 		ctx, cancel := s.opCtx(ctx)
-		q := s.d.sweep[t]
-		n, err := s.exec(ctx, q)
+		n, err := s.d.Exec(ctx, s.dl.sweep[t])
 		cancel()
 		total += n
 		if err != nil {

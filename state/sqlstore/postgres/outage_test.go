@@ -1,4 +1,4 @@
-package sqlstore_test
+package postgres_test
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/whizbang-go/whizbang/ratelimit"
 	"github.com/whizbang-go/whizbang/state"
 	"github.com/whizbang-go/whizbang/state/sqlstore"
+	"github.com/whizbang-go/whizbang/state/sqlstore/postgres"
 	"github.com/whizbang-go/whizbang/state/statetest"
 )
 
@@ -176,7 +177,7 @@ func TestPostgresOutage(t *testing.T) {
 	const margin = 300 * time.Millisecond
 	ctx := context.Background()
 	o := sqlstore.Options{Config: state.Config{Prefix: statetest.Prefix(t)}, OpTimeout: opTimeout}
-	s, err := sqlstore.OpenPostgres(ctx, srv.url(), o)
+	s, err := postgres.Open(ctx, srv.url(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sqlstore_test
+package sqlite_test
 
 import (
 	"context"
@@ -11,16 +11,17 @@ import (
 	"github.com/whizbang-go/whizbang/ratelimit"
 	"github.com/whizbang-go/whizbang/state"
 	"github.com/whizbang-go/whizbang/state/sqlstore"
+	"github.com/whizbang-go/whizbang/state/sqlstore/sqlite"
 )
 
 // A rate limit whose buckets live in a SQLite file: every process that
 // opens the file shares the limit, and it survives restarts.
-func ExampleOpenSQLite() {
+func ExampleOpen() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "state.db"),
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "state.db"),
 		sqlstore.Options{Config: state.Config{Prefix: "myapp:"}})
 	if err != nil {
 		fmt.Println(err)
@@ -41,23 +42,4 @@ func ExampleOpenSQLite() {
 	// 0 true
 	// 1 true
 	// 2 false
-}
-
-// Opening PostgreSQL takes a URL; the store then shares breakers, buckets
-// and cache entries with every process using the same database.
-func ExampleOpenPostgres() {
-	url := os.Getenv("WHIZBANG_POSTGRES_URL") // e.g. postgres://user@host:5432/db
-	if url == "" {
-		return
-	}
-	ctx := context.Background()
-	store, err := sqlstore.OpenPostgres(ctx, url, sqlstore.Options{OpTimeout: time.Second})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer store.Close()
-	_ = store.SetEntry(ctx, "greeting", []byte("hello"), time.Minute)
-	v, ok, _ := store.GetEntry(ctx, "greeting")
-	fmt.Println(string(v), ok)
 }
