@@ -5,18 +5,14 @@ import (
 	"os"
 	"testing"
 
-	"github.com/whizbang-go/whizbang/state"
 	"github.com/whizbang-go/whizbang/state/sqlstore"
 	"github.com/whizbang-go/whizbang/state/sqlstore/postgres"
+	"github.com/whizbang-go/whizbang/state/sqlstore/sqlstoretest"
 	"github.com/whizbang-go/whizbang/state/statetest"
 )
 
-// The store's own cost, without a policy: one Take of a limit that never
-// rejects, and the floor, a plain upsert on the same pool. The
-// cross-library figures are in bench/sql_test.go.
-
-var benchLimit = []state.Limit{state.Limit{TokenLimit: 1_000_000_000}.WithDefaults()}
-
+// The store's own cost, without a policy, and the floor: a plain upsert on
+// the same pool. The cross-library figures are in bench/sql_test.go.
 func BenchmarkTake(b *testing.B) {
 	url := os.Getenv("WHIZBANG_POSTGRES_URL")
 	if url == "" {
@@ -27,28 +23,9 @@ func BenchmarkTake(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	ctx := context.Background()
-	key := statetest.Prefix(b) + "take"
-	b.Run("seq", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.Take(ctx, key, benchLimit, 1); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("par", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := s.Take(ctx, key, benchLimit, 1); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	sqlstoretest.BenchmarkTake(b, s)
 	b.Run("upsert-floor", func(b *testing.B) {
+		ctx := context.Background()
 		key := statetest.Prefix(b) + "floor"
 		for b.Loop() {
 			if _, err := d.Exec(ctx, `INSERT INTO whizbang_entries (key, value, expires_at) VALUES ($1, '\x00', 0)

@@ -309,3 +309,34 @@ func testLimitsChange(t *testing.T, db Database) {
 		}
 	}
 }
+
+// benchLimit never rejects: BenchmarkTake measures the store, not the
+// limit.
+var benchLimit = []state.Limit{state.Limit{TokenLimit: 1_000_000_000}.WithDefaults()}
+
+// BenchmarkTake measures the store's own cost, without a policy: one Take
+// of a limit that never rejects, from one goroutine (seq) and from
+// GOMAXPROCS (par). The driver packages run it on their databases.
+func BenchmarkTake(b *testing.B, s *sqlstore.Store) {
+	ctx := context.Background()
+	key := statetest.Prefix(b) + "take"
+	b.Run("seq", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Take(ctx, key, benchLimit, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("par", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.Take(ctx, key, benchLimit, 1); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
