@@ -1,5 +1,7 @@
 module github.com/whizbang-go/whizbang/dashboard/browsertest
 
+// go 1.26: a screenshot goes to testing.T.ArtifactDir when WHIZBANG_ARTIFACTS
+// is not set (chromedp itself needs 1.25).
 go 1.26.0
 
 // Developed beside the core module: this tree's packages, not a release.

@@ -221,7 +221,7 @@ func TestPostgresOutage(t *testing.T) {
 	// until OpTimeout, no longer.
 	srv.signal(syscall.SIGSTOP)
 	frozen := time.Now()
-	hung := outage(t, "hung server", 1200*time.Millisecond, s, lim, open, failOpen, failClosed)
+	hung, hungCalls := outage(t, "hung server", 1200*time.Millisecond, s, lim, open, failOpen, failClosed)
 	// The watch pings the server after a second without news.
 	select {
 	case err := <-watchErr:
@@ -273,7 +273,7 @@ func TestPostgresOutage(t *testing.T) {
 		}
 	}
 
-	down := outage(t, "server down", 1500*time.Millisecond, s, lim, open, failOpen, failClosed)
+	down, _ := outage(t, "server down", 1500*time.Millisecond, s, lim, open, failOpen, failClosed)
 	for name, el := range down {
 		if el > opTimeout+margin {
 			t.Errorf("%s with the server down took %v; want at most OpTimeout %v + %v", name, el, opTimeout, margin)
@@ -298,8 +298,12 @@ func TestPostgresOutage(t *testing.T) {
 	if got.State != whizbang.Open || got.Version != open.Version {
 		t.Errorf("breaker after the outage: %+v; want the open snapshot %+v", got, open)
 	}
-	if d, err := s.Take(ctx, "l", lim, 0); err != nil || d.Remaining < 59.9 || d.Remaining > 61 {
-		t.Errorf("bucket after the outage: %+v, %v; want 60 tokens left", d, err)
+	// A Take that timed out while the server hung was sent all the same,
+	// and the server may have run it when it woke, before it stopped: so
+	// may the bucket have lost one token for each of them.
+	lost := float64(hungCalls["Take"])
+	if d, err := s.Take(ctx, "l", lim, 0); err != nil || d.Remaining < 59.9-lost || d.Remaining > 61 {
+		t.Errorf("bucket after the outage: %+v, %v; want 60 tokens left, less at most the %v takes sent to the hung server", d, err, lost)
 	}
 	// The limiters use the store again after their backoff.
 	time.Sleep(ratelimit.DefaultStoreBackoff + 100*time.Millisecond)
@@ -327,9 +331,10 @@ func TestPostgresOutage(t *testing.T) {
 func okCall(context.Context) (int, error) { return 42, nil }
 
 // outage calls every store operation and both limiters, concurrently and
-// again and again for d, and returns the slowest call of each.
+// again and again for d, and returns the slowest call of each and how many
+// calls of each it made.
 func outage(t *testing.T, phase string, d time.Duration, s *sqlstore.Store, lim []state.Limit, open state.Snapshot,
-	failOpen, failClosed *ratelimit.Limiter) map[string]time.Duration {
+	failOpen, failClosed *ratelimit.Limiter) (slowest map[string]time.Duration, calls map[string]int) {
 	ctx := context.Background()
 	ops := map[string]func(context.Context) error{
 		"Take":        func(ctx context.Context) error { _, err := s.Take(ctx, "l", lim, 1); return err },
@@ -361,7 +366,7 @@ func outage(t *testing.T, phase string, d time.Duration, s *sqlstore.Store, lim 
 		},
 	}
 	var mu sync.Mutex
-	slowest := map[string]time.Duration{}
+	slowest, calls = map[string]time.Duration{}, map[string]int{}
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	run := func(name string, op func(context.Context) error, wantErr bool) {
@@ -371,6 +376,7 @@ func outage(t *testing.T, phase string, d time.Duration, s *sqlstore.Store, lim 
 			el := time.Since(start)
 			mu.Lock()
 			slowest[name] = max(slowest[name], el)
+			calls[name]++
 			mu.Unlock()
 			switch {
 			case wantErr && err == nil:
@@ -391,5 +397,5 @@ func outage(t *testing.T, phase string, d time.Duration, s *sqlstore.Store, lim 
 	}
 	wg.Wait()
 	t.Logf("%s: slowest calls: %v", phase, slowest)
-	return slowest
+	return slowest, calls
 }
