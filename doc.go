@@ -7,8 +7,8 @@
 // inner: Wrap(a, b, c) runs a(b(c(fn))), and errors bubble outwards until a
 // policy handles them. A wrap is itself a policy.
 //
-//	breaker := circuitbreaker.New(circuitbreaker.Options{FailureThreshold: 5})
-//	retries := retry.New(retry.Options{MaxRetries: 3})
+//	breaker := circuitbreaker.MustNew(circuitbreaker.Options{FailureThreshold: 5})
+//	retries := retry.MustNew(retry.Options{MaxRetries: 3})
 //	p := whizbang.Wrap(retries, breaker)
 //	v, err := whizbang.Execute(ctx, p, func(ctx context.Context) (int, error) {
 //		return downstream.Get(ctx)

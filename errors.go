@@ -133,7 +133,7 @@ func (e *ResultTypeError) Is(target error) bool { return target == ErrResultType
 
 // RetryAfterHinter is implemented by errors that know when a retry can
 // succeed, such as [*RateLimitedError] or an HTTP 429 with a Retry-After
-// header. Retry policies honour the hint.
+// header. Retry policies honour the hint, up to their MaxDelay.
 type RetryAfterHinter interface {
 	RetryAfterHint() time.Duration
 }

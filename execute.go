@@ -3,7 +3,11 @@ package whizbang
 import (
 	"context"
 	"fmt"
+	"log"
+	"maps"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -105,6 +109,25 @@ type call struct {
 // nil p runs fn alone. fn is held on the heap (one allocation when it
 // captures variables) because a pessimistic timeout may leave it running
 // after Execute returns.
+//
+// A panic in fn, or in a policy, reaches the caller of Execute with its
+// own value once the policies it went through have let go of the call (a
+// [Gate] is released with [ErrPanicked]; a cache's other callers waiting
+// for the same load get an error); a runtime.Goexit in fn ends the
+// caller's goroutine. Both hold under a pessimistic timeout, where fn runs
+// on a goroutine of its own: the panic is recovered there and raised again
+// on the caller's goroutine (so the stack trace of a panic nobody recovers
+// shows where the caller waited, not where fn panicked). When fn panics
+// after a pessimistic timeout has returned to the caller, nobody is left to
+// receive the panic: it is written, with fn's stack, to the standard
+// logger (package log), as net/http does with a handler's panic, and
+// dropped; the process carries on.
+//
+// Under a pessimistic timeout, the rest of the wrap and fn see a copy of
+// the caller's [Execution]; when the call ends in time (returns, panics or
+// exits), what it changed (attempt, policy keys, values set) is copied back
+// before Execute returns. A call left running at the deadline changes only
+// its copy, never the caller's execution.
 func Execute[R any](ctx context.Context, p Policy, fn func(context.Context) (R, error)) (R, error) {
 	if p == nil {
 		return fn(ctx)
@@ -486,33 +509,131 @@ func limited[R any](ctx context.Context, c *call, t TimeLimiter, rest []layer, f
 }
 
 // detached runs the rest of the wrap on its own goroutine and returns at the
-// deadline whether or not it has finished.
+// deadline whether or not it has finished. The goroutine works on a copy of
+// the caller's execution, and hands its outcome over (a result, a panic or
+// a Goexit) only while the caller waits for it; a panic nobody waits for
+// is logged.
 func detached[R any](ctx context.Context, c *call, t TimeLimiter, d time.Duration, rest []layer, fn func(context.Context) (R, error)) (R, error) {
-	type outcome struct {
-		r   R
-		err error
-	}
-	dctx, cancel := context.WithTimeout(ctx, d)
+	tctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	done := make(chan outcome, 1)
-	inner := *c // the goroutine may outlive this frame: give it its own state
-	go func() {
-		r, err := run(dctx, &inner, rest, fn)
-		done <- outcome{r, err}
-	}()
-	select {
-	case o := <-done:
-		if o.err != nil && ctx.Err() == nil && dctx.Err() == context.DeadlineExceeded {
-			o.err = t.TimedOut(ctx, c.ex, d, o.err)
-		}
-		return o.r, o.err
-	case <-dctx.Done():
-		var zero R
-		if err := ctx.Err(); err != nil {
-			return zero, err
-		}
-		return zero, t.TimedOut(ctx, c.ex, d, nil)
+	h := &handoff[R]{done: make(chan struct{}), c: call{timed: c.timed}}
+	dctx := context.Context(tctx)
+	if c.ex != nil {
+		h.c.ex = c.ex.detach()
+		dctx = WithExecution(tctx, h.c.ex)
 	}
+	go h.run(dctx, rest, fn, t.PolicyInfo().Key)
+	select {
+	case <-h.done:
+	case <-tctx.Done():
+		if h.state.CompareAndSwap(callRunning, callAbandoned) {
+			var zero R
+			if err := ctx.Err(); err != nil {
+				return zero, err
+			}
+			return zero, t.TimedOut(ctx, c.ex, d, nil)
+		}
+		<-h.done // it ended as the deadline came: take its outcome
+	}
+	if c.ex != nil {
+		c.ex.adopt(h.c.ex)
+	}
+	switch h.end {
+	case endPanicked:
+		panic(h.panicked)
+	case endExited:
+		runtime.Goexit()
+	}
+	if h.err != nil && ctx.Err() == nil && tctx.Err() == context.DeadlineExceeded {
+		h.err = t.TimedOut(ctx, c.ex, d, h.err)
+	}
+	return h.r, h.err
+}
+
+// The states of a detached call, in handoff.state.
+const (
+	callRunning   int32 = iota
+	callDelivered       // its outcome is handed to the caller
+	callAbandoned       // the caller returned without it
+)
+
+// How a detached call ended, in handoff.end.
+const (
+	endReturned = iota
+	endPanicked
+	endExited // runtime.Goexit
+)
+
+// handoff is a detached call: its own call state and, once done is closed,
+// its outcome for the caller.
+type handoff[R any] struct {
+	c     call
+	state atomic.Int32
+	done  chan struct{}
+
+	end      int
+	r        R
+	err      error
+	panicked any
+}
+
+// run runs the rest of the wrap and fn, then hands the outcome to the
+// caller if it still waits. key names the timeout in the log.
+func (h *handoff[R]) run(ctx context.Context, rest []layer, fn func(context.Context) (R, error), key string) {
+	end := endPanicked
+	defer func() {
+		var v any
+		if end != endReturned {
+			if v = recover(); v == nil {
+				end = endExited
+			}
+		}
+		if !h.state.CompareAndSwap(callRunning, callDelivered) {
+			if end == endPanicked {
+				log.Printf("whizbang: panic in a call abandoned by pessimistic timeout %q: %v\n%s", key, v, debug.Stack())
+			}
+			return
+		}
+		h.end, h.panicked = end, v
+		close(h.done)
+	}()
+	r, err := run(ctx, &h.c, rest, fn)
+	h.r, h.err = r, err
+	end = endReturned
+}
+
+// detach returns a copy of e for a call that may outlive its caller: the
+// same fields, keys, attempt and values, none of them shared.
+func (e *Execution) detach() *Execution {
+	d := &Execution{OperationKey: e.OperationKey, CorrelationID: e.CorrelationID, Identity: e.Identity}
+	d.policyKey.Store(e.policyKey.Load())
+	d.wrapKey.Store(e.wrapKey.Load())
+	d.attempt.Store(e.attempt.Load())
+	e.mu.Lock()
+	if len(e.values) > 0 {
+		d.values = maps.Clone(e.values)
+	}
+	e.mu.Unlock()
+	return d
+}
+
+// adopt copies back into e what its detached copy d learned during a call
+// that ended while its caller waited.
+func (e *Execution) adopt(d *Execution) {
+	e.policyKey.Store(d.policyKey.Load())
+	e.wrapKey.Store(d.wrapKey.Load())
+	e.attempt.Store(d.attempt.Load())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.values) == 0 {
+		return
+	}
+	e.mu.Lock()
+	if e.values == nil {
+		e.values = make(map[string]any, len(d.values))
+	}
+	maps.Copy(e.values, d.values)
+	e.mu.Unlock()
 }
 
 func intercepted[R any](ctx context.Context, c *call, i Interceptor, rest []layer, fn func(context.Context) (R, error)) (R, error) {

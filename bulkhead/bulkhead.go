@@ -2,6 +2,7 @@ package bulkhead
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -43,10 +44,18 @@ type Options struct {
 	QueueTimeout time.Duration
 }
 
+// ErrNotInitialized is the error with which a [Bulkhead] that was not made
+// by [New] refuses every call, and Reconfigure.
+var ErrNotInitialized = errors.New("bulkhead: Bulkhead not made by New (its zero value is not usable)")
+
 // Bulkhead limits how many calls run at once, and optionally lets a bounded
 // number of further calls wait in a FIFO queue for a slot. It is a
 // [whizbang.Gate]; use it through [whizbang.Execute] or by hand with Acquire
 // and Release. It is safe for concurrent use.
+//
+// Make a Bulkhead with [New] or [MustNew]. The zero value is not usable: it
+// refuses every call, and Reconfigure, with [ErrNotInitialized] (it never
+// admits a call unchecked).
 type Bulkhead struct {
 	whizbang.Info
 
@@ -145,6 +154,9 @@ func (b *Bulkhead) Acquire(ctx context.Context, ex *whizbang.Execution) (whizban
 	if b.waiting.Load() == 0 && b.tryTake() {
 		return 0, nil
 	}
+	if b.errFull == nil {
+		return 0, ErrNotInitialized // a zero value: no slot, no queue
+	}
 	if b.maxQueued.Load() == 0 {
 		return 0, b.reject(ex, b.errFull)
 	}
@@ -233,7 +245,8 @@ func (b *Bulkhead) giveUp(ex *whizbang.Execution, ctxErr error) error {
 }
 
 // Release gives back the slot of a call admitted by Acquire. If calls are
-// queued, the slot goes straight to the first of them.
+// queued, the slot goes straight to the first of them, unless the bulkhead
+// runs over a capacity lowered by Reconfigure: then the slot is dropped.
 func (b *Bulkhead) Release(ctx context.Context, ex *whizbang.Execution, p whizbang.Permit, err error) {
 	if b.waiting.Load() == 0 {
 		b.inFlight.Add(-1)
@@ -250,7 +263,13 @@ func (b *Bulkhead) Release(ctx context.Context, ex *whizbang.Execution, p whizba
 		return
 	}
 	b.mu.Lock()
-	handed := b.pop()
+	var handed *waiter
+	// inFlight counts this slot: hand it on only if it is within the
+	// capacity. (A concurrent tryTake cannot push inFlight over the
+	// capacity either way.)
+	if b.inFlight.Load() <= b.maxConcurrency.Load() {
+		handed = b.pop()
+	}
 	if handed == nil {
 		b.inFlight.Add(-1)
 	}

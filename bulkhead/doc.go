@@ -6,7 +6,12 @@
 // queue of at most MaxQueuedActions calls until a slot is handed to it, its
 // QueueTimeout passes or its context ends; with no room in the queue (the
 // default queue has none) it is rejected at once. A freed slot goes
-// straight to the first queued call, so newcomers never overtake the queue.
+// straight to the first queued call, so newcomers never overtake the queue;
+// after Reconfigure lowers MaxConcurrency, freed slots are dropped instead
+// until the calls in flight are under the new capacity.
+//
+// Make a Bulkhead with [New]: the zero value refuses every call with
+// [ErrNotInitialized].
 //
 //	bh := bulkhead.MustNew(bulkhead.Options{MaxConcurrency: 8, MaxQueuedActions: 16})
 //	v, err := whizbang.Execute(ctx, bh, func(ctx context.Context) (int, error) {

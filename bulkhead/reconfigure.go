@@ -1,7 +1,9 @@
 package bulkhead
 
 import (
+	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/whizbang-go/whizbang"
 )
@@ -16,23 +18,29 @@ func (b *Bulkhead) setLimits(o Options) {
 
 // Reconfigure changes, in place and while calls run, MaxConcurrency,
 // MaxQueuedActions and QueueTimeout. Calls holding a slot keep it: after
-// a decrease, new calls wait or are rejected until the calls in flight fall
-// below the new capacity. After an increase, calls waiting in the queue
-// get the new slots at once, first come first served. Calls already queued
+// a decrease, no call gets a slot, neither a new call nor one already
+// queued, until the calls in flight fall below the new capacity (new calls
+// queue or are rejected meanwhile). After an increase, calls waiting in
+// the queue get the new slots at once, first come first served. Calls already queued
 // stay queued when MaxQueuedActions shrinks, and keep the QueueTimeout they
 // started waiting with.
 //
 // o is validated as New validates it; Key and Observer must be the
-// bulkhead's own (an *whizbang.OptionError otherwise). On an error nothing
+// bulkhead's own (an *whizbang.OptionError otherwise): the same Observer
+// value, equal by == when comparable, or the very same function value for
+// a function such as a [whizbang.ObserverFunc]. On an error nothing
 // changes.
 func (b *Bulkhead) Reconfigure(o Options) error {
+	if b.errFull == nil {
+		return ErrNotInitialized
+	}
 	if _, err := New(o); err != nil {
 		return err
 	}
 	if o.Key != b.Key {
 		return &whizbang.OptionError{Kind: Kind, Field: "Key", Value: o.Key, Reason: "cannot be changed in place"}
 	}
-	if !sameObserver(o.Observer, b.Observer) {
+	if !same(o.Observer, b.Observer) {
 		return &whizbang.OptionError{Kind: Kind, Field: "Observer", Value: o.Observer, Reason: "cannot be changed in place"}
 	}
 	if o.MaxConcurrency == 0 {
@@ -58,11 +66,33 @@ func (b *Bulkhead) Reconfigure(o Options) error {
 // its context ends).
 func (b *Bulkhead) QueueTimeout() time.Duration { return time.Duration(b.queueTimeout.Load()) }
 
-func sameObserver(a, b whizbang.Observer) (same bool) {
-	defer func() {
-		if recover() != nil {
-			same = false
-		}
-	}()
-	return a == b
+// same reports whether a and b are the same value of an interface: equal
+// by == when their dynamic type is comparable; for a function, such as a
+// whizbang.ObserverFunc, the very same function value (the same closure or
+// the same top-level function; == would panic); any other value that
+// cannot be compared counts as different.
+func same(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	switch {
+	case va.Type() != vb.Type():
+		return false
+	case va.Comparable():
+		return a == b
+	case va.Kind() == reflect.Func:
+		return funcWord(va) == funcWord(vb)
+	}
+	return false
+}
+
+// funcWord returns the word a function value is made of: a pointer to the
+// closure it calls, shared by every copy of the value. (Value.Pointer
+// gives the code pointer instead, the same for every closure of one
+// function literal.)
+func funcWord(v reflect.Value) unsafe.Pointer {
+	p := reflect.New(v.Type())
+	p.Elem().Set(v)
+	return *(*unsafe.Pointer)(p.UnsafePointer())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,11 @@ const (
 	Consecutive Mode = iota
 	// Ratio trips when, within SamplingDuration, at least
 	// MinimumThroughput calls ended and the share of failures among them is
-	// at least FailureThreshold.
+	// at least FailureThreshold. The share is compared exactly, in whole
+	// numbers: 55 failures in 100 calls reach a FailureThreshold of 0.55.
+	// The circuit trips on the call that makes this true: a failure, or the
+	// success that brings the window to MinimumThroughput (or that starts a
+	// new tenth of the window, when older calls leaving it make it true).
 	Ratio
 )
 
@@ -70,7 +75,9 @@ type Options struct {
 	// FailureThreshold is, in Consecutive mode, the number of failures in a
 	// row that opens the circuit: a whole number, at least 1 (default 5). In
 	// Ratio mode it is the share of failed calls, in (0, 1], that opens it
-	// (default 0.5).
+	// when reached (default 0.5); it is taken to the nearest billionth
+	// (at least one billionth), and the share of failures is compared with
+	// it exactly.
 	FailureThreshold float64
 	// SamplingDuration is the window over which Ratio mode counts calls,
 	// kept as 10 buckets of a tenth each: the oldest bucket is dropped as a
@@ -149,14 +156,24 @@ type Counts struct {
 	Since time.Time
 }
 
+// ErrNotInitialized is the error with which a [Breaker] that was not made
+// by [New] refuses every call and command.
+var ErrNotInitialized = errors.New("circuitbreaker: Breaker not made by New (its zero value is not usable)")
+
 // Breaker is a circuit breaker: a [whizbang.Gate] that stops calls to a
 // failing downstream for a while, then lets a few probe calls decide
 // whether it has recovered. It is safe for concurrent use.
+//
+// Make a Breaker with [New] or [MustNew]. The zero value is not usable: it
+// refuses every call, and Isolate, Reset and Reconfigure, with
+// [ErrNotInitialized] (it never panics, and never admits a call
+// unchecked).
 type Breaker struct {
 	whizbang.Info
 
 	// word packs the state, the probes in flight (half-open) and the
-	// generation; see pack. It changes only on transitions and probes.
+	// generation; see pack. It changes only on transitions and probes. Its
+	// generation starts at 1, so a zero word is a Breaker New did not make.
 	word atomic.Uint64
 	// consec counts failures in a row (Consecutive mode). A success writes
 	// it only when it is not zero.
@@ -167,9 +184,10 @@ type Breaker struct {
 	ratio bool
 	// consecLimit, ratioLimit and minThroughput are read and written under
 	// mu; breakDuration, maxProbes and shouldHandle are atomic so that
-	// Reconfigure can change them while calls run.
+	// Reconfigure can change them while calls run. ratioLimit is
+	// FailureThreshold in billionths (see ratioScale).
 	consecLimit   int64
-	ratioLimit    float64
+	ratioLimit    uint64
 	minThroughput int64
 	breakDuration atomicDuration
 	opts          Options // as given to New, with defaults filled in; under mu
@@ -189,6 +207,11 @@ type Breaker struct {
 	mu    sync.Mutex // guards transitions, the fields below, window rolls
 	since time.Time  // when the current state was entered
 	persistence
+
+	// armed (Ratio mode) sends successes to successSlow: the window is
+	// short of MinimumThroughput and trips on reaching it. Written under
+	// mu, rarely; read by every Ratio-mode success.
+	armed atomic.Bool
 }
 
 // Word layout: bits 0-7 the state, 8-23 the half-open probes in flight,
@@ -200,6 +223,24 @@ const (
 	probeMask  = MaxHalfOpenProbes << probeShift
 	genShift   = 24
 )
+
+// ratioScale is the denominator of a Ratio-mode threshold: FailureThreshold
+// is held as a whole number of billionths, so that the trip decision is
+// exact integer arithmetic, free of floating-point rounding (0.55 × 100 is
+// 55.000000000000007 in float64, over 55 failures).
+const ratioScale = 1_000_000_000
+
+// ratioLimitOf returns threshold t, in (0, 1], in billionths: at least 1,
+// so that a window without failures never trips.
+func ratioLimitOf(t float64) uint64 { return max(uint64(math.Round(t*ratioScale)), 1) }
+
+// reaches reports whether bad failures of total calls reach the threshold
+// of limit billionths: bad × ratioScale ≥ limit × total, in 128 bits.
+func reaches(bad, total int64, limit uint64) bool {
+	bh, bl := bits.Mul64(uint64(bad), ratioScale)
+	th, tl := bits.Mul64(limit, uint64(total))
+	return bh > th || (bh == th && bl >= tl)
+}
 
 func pack(s whizbang.CircuitState, probes, gen uint64) uint64 {
 	return uint64(s) | probes<<probeShift | gen<<genShift
@@ -240,7 +281,7 @@ func New(o Options) (*Breaker, error) {
 		if !(t > 0 && t <= 1) {
 			return nil, bad("FailureThreshold", o.FailureThreshold, "must be a failure ratio in (0, 1] in Ratio mode")
 		}
-		b.ratio, b.ratioLimit = true, t
+		b.ratio, b.ratioLimit = true, ratioLimitOf(t)
 		d := o.SamplingDuration
 		if d == 0 {
 			d = DefaultSamplingDuration
@@ -319,6 +360,7 @@ func New(o Options) (*Breaker, error) {
 	b.errNoProbe = &whizbang.BrokenCircuitError{Key: o.Key}
 	b.epoch = time.Now()
 	b.since = b.epoch
+	b.word.Store(pack(whizbang.Closed, 0, 1))
 	b.pwake = make(chan struct{})
 	o.FailureThreshold, o.BreakDuration, o.HalfOpenProbes = t, breakDuration, int(maxProbes)
 	o.SamplingDuration, o.MinimumThroughput = b.fleetWindow, int(b.minThroughput)
@@ -390,15 +432,19 @@ func (b *Breaker) Counts() Counts {
 // them.
 func (b *Breaker) Acquire(ctx context.Context, ex *whizbang.Execution) (whizbang.Permit, error) {
 	w := b.word.Load()
-	if w&stateMask == uint64(whizbang.Closed) {
+	if w&stateMask == uint64(whizbang.Closed) && w != 0 {
 		return whizbang.Permit(w), nil
 	}
 	return b.acquireSlow(ctx, ex, w)
 }
 
-// acquireSlow admits or rejects a call when the circuit is not closed. A
-// break out of the switch means the word changed under it: look again.
+// acquireSlow admits or rejects a call when the circuit is not closed, or
+// the Breaker is a zero value. A break out of the switch means the word
+// changed under it: look again.
 func (b *Breaker) acquireSlow(ctx context.Context, ex *whizbang.Execution, w uint64) (whizbang.Permit, error) {
+	if w == 0 {
+		return 0, ErrNotInitialized
+	}
 	for {
 		switch stateOf(w) {
 		case whizbang.Closed:
@@ -471,14 +517,101 @@ func (b *Breaker) Release(ctx context.Context, ex *whizbang.Execution, p whizban
 			return
 		}
 		if b.word.Load() == uint64(p) {
-			b.win.current(b, time.Since(b.epoch), false).ok.Add(1)
+			since := time.Since(b.epoch)
+			bk := b.win.at(since)
+			if bk != nil {
+				bk.ok.Add(1)
+				if !b.armed.Load() {
+					return
+				}
+			}
+			b.successSlow(ctx, ex, uint64(p), since, bk != nil)
 		}
 		return
 	}
 	b.releaseSlow(ctx, ex, p, err)
 }
 
+// successSlow counts a Ratio-mode success that starts a new bucket
+// (counted false), or that was counted while the window is armed, and
+// trips the circuit if the window now calls for it (see ratioTripLocked).
+func (b *Breaker) successSlow(ctx context.Context, ex *whizbang.Execution, p uint64, since time.Duration, counted bool) {
+	b.mu.Lock()
+	if b.word.Load() != p {
+		b.mu.Unlock()
+		return
+	}
+	if !counted {
+		b.win.startLocked(since).ok.Add(1)
+	}
+	if !b.ratioTripLocked(since) {
+		b.mu.Unlock()
+		return
+	}
+	c, seq := b.setLocked(whizbang.Open, 0, nil, time.Now())
+	b.mu.Unlock()
+	b.changed(ex, c)
+	b.persist(ctx, seq, false)
+}
+
+// ratioTripLocked reports whether the window ending at since opens the
+// circuit: at least MinimumThroughput calls, and failures reaching the
+// threshold. b.mu is held, so the failures and the buckets do not change;
+// only successes are added meanwhile.
+//
+// A success can only lower the share of failures, so the one success that
+// can trip the circuit (besides one starting a bucket, which comes here as
+// older calls leave the window) is the one that brings the window to
+// MinimumThroughput while its failures reach the threshold of
+// MinimumThroughput calls. While that may happen the window is armed, and
+// successes come here after counting themselves; unarmed, they only count.
+func (b *Breaker) ratioTripLocked(since time.Duration) bool {
+	ok, bad := b.win.sumLocked(since)
+	wasArmed := b.armed.Load()
+	if ok+bad >= b.minThroughput {
+		b.setArmed(false)
+		// Armed, the window reached the minimum through successes alone,
+		// with these failures in it then.
+		return reaches(bad, ok+bad, b.ratioLimit) || (wasArmed && reaches(bad, b.minThroughput, b.ratioLimit))
+	}
+	if !reaches(bad, b.minThroughput, b.ratioLimit) {
+		b.setArmed(false)
+		return false
+	}
+	if !wasArmed {
+		b.armed.Store(true)
+		// A success counted after the sum above may have seen the window
+		// unarmed: count again now that successes will see it armed.
+		if ok, _ = b.win.sumLocked(since); ok+bad >= b.minThroughput {
+			b.armed.Store(false)
+			return true
+		}
+	}
+	return false
+}
+
+// rearmLocked sets armed from the window's counts and the thresholds, as
+// ratioTripLocked does, without tripping (Reconfigure).
+func (b *Breaker) rearmLocked() {
+	if !b.ratio {
+		return
+	}
+	ok, bad := b.win.sumLocked(time.Since(b.epoch))
+	b.setArmed(ok+bad < b.minThroughput && reaches(bad, b.minThroughput, b.ratioLimit))
+}
+
+// setArmed writes armed only when it changes, sparing the cache line every
+// success reads.
+func (b *Breaker) setArmed(v bool) {
+	if b.armed.Load() != v {
+		b.armed.Store(v)
+	}
+}
+
 func (b *Breaker) releaseSlow(ctx context.Context, ex *whizbang.Execution, p whizbang.Permit, err error) {
+	if p == 0 {
+		return // a Breaker New did not make has no permits
+	}
 	failed := err != nil && (*b.shouldHandle.Load())(err)
 	switch stateOf(uint64(p)) {
 	case whizbang.Closed:
@@ -513,10 +646,8 @@ func (b *Breaker) failure(ctx context.Context, ex *whizbang.Execution, p uint64,
 	var trip bool
 	if b.ratio {
 		since := now.Sub(b.epoch)
-		b.win.current(b, since, true).bad.Add(1)
-		ok, bad := b.win.sumLocked(since)
-		total := ok + bad
-		trip = total >= b.minThroughput && float64(bad) >= b.ratioLimit*float64(total)
+		b.win.startLocked(since).bad.Add(1)
+		trip = b.ratioTripLocked(since)
 	} else {
 		trip = b.consec.Add(1) >= b.consecLimit || (b.fleetLimit > 0 && fleet >= b.fleetLimit)
 	}
@@ -579,6 +710,9 @@ func (b *Breaker) Reset(ctx context.Context) error {
 }
 
 func (b *Breaker) manual(ctx context.Context, to whizbang.CircuitState) error {
+	if !b.made() {
+		return ErrNotInitialized
+	}
 	b.mu.Lock()
 	c, seq := b.setLocked(to, 0, nil, time.Now())
 	b.pforce = true
@@ -623,6 +757,7 @@ func (b *Breaker) enterLocked(to whizbang.CircuitState, probes, gen uint64, sinc
 	}
 	b.since = since
 	b.fleetFails.Store(0)
+	b.setArmed(false)
 	b.word.Store(pack(to, probes, gen))
 }
 
@@ -632,3 +767,6 @@ func (b *Breaker) changed(ex *whizbang.Execution, c change) {
 		b.Emit(whizbang.Event{Type: whizbang.CircuitStateChanged, Execution: ex, From: c.from, To: c.to, Err: c.err})
 	}
 }
+
+// made reports whether New made b.
+func (b *Breaker) made() bool { return b.errIsolated != nil }

@@ -12,7 +12,10 @@
 // (the default) FailureThreshold failures in a row open the circuit; a
 // success resets the count. In Ratio mode the circuit opens when, within
 // SamplingDuration, at least MinimumThroughput calls ended and at least
-// FailureThreshold of them failed.
+// FailureThreshold of them failed, compared exactly (55 failures in 100
+// calls reach 0.55). It opens on the call that makes this true: usually a
+// failure, but also the success that brings a window whose failures came
+// first to MinimumThroughput.
 //
 // Open: every call is rejected with a [*whizbang.BrokenCircuitError]
 // (matching [whizbang.ErrBrokenCircuit]) whose RetryAfter is what is left of
@@ -41,10 +44,13 @@
 //
 // In Consecutive mode the closed-state Acquire and a successful Release
 // are a few atomic loads: no lock, no allocation, no clock reading. Ratio
-// mode reads the clock and adds to a shared counter on each success.
-// Failures and transitions take a mutex. A rejection from an open circuit
-// reads the clock and allocates its error; other rejections return a shared
-// error value.
+// mode reads the clock and adds to a shared counter on each success; a
+// success takes the mutex only when it starts a new tenth of the window,
+// or while a window short of MinimumThroughput holds enough failures to
+// trip on reaching it (at most MinimumThroughput successes after a
+// failure). Failures and transitions take a mutex. A rejection from an
+// open circuit reads the clock and allocates its error; other rejections
+// return a shared error value.
 //
 // # Events
 //

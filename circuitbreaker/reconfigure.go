@@ -1,8 +1,10 @@
 package circuitbreaker
 
 import (
+	"reflect"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/whizbang-go/whizbang"
 )
@@ -25,9 +27,17 @@ func (d *atomicDuration) Store(x time.Duration) { d.v.Store(int64(x)) }
 // Mode, SamplingDuration, FleetFailureThreshold, Store, StateKey, StoreTimeout, PollInterval,
 // StoreBackoff) must be what the breaker already runs with (a zero field
 // meaning its default, as in New). On an error, an *whizbang.OptionError
-// naming the first bad field, nothing changes. Reconfigure takes the
-// breaker's mutex; the success path is not slowed.
+// naming the first bad field, nothing changes. Observer and Store are
+// unchanged when they hold the same value: equal by == when comparable, the
+// very same function value for a function (a [whizbang.ObserverFunc] passed
+// again, or taken from [Breaker.Options]). Reconfigure takes the
+// breaker's mutex; the success path is not slowed. In Ratio mode a window
+// short of the new MinimumThroughput whose failures reach the new threshold
+// of it trips on the success that brings it there, as in New.
 func (b *Breaker) Reconfigure(o Options) error {
+	if !b.made() {
+		return ErrNotInitialized
+	}
 	probe := o
 	probe.Store = nil // validate without starting a propagation goroutine
 	nb, err := New(probe)
@@ -47,7 +57,7 @@ func (b *Breaker) Reconfigure(o Options) error {
 	switch {
 	case o.Key != cur.Key:
 		return bad("Key", o.Key)
-	case !sameObserver(o.Observer, cur.Observer):
+	case !same(o.Observer, cur.Observer):
 		return bad("Observer", o.Observer)
 	case next.Mode != cur.Mode:
 		return bad("Mode", o.Mode)
@@ -55,7 +65,7 @@ func (b *Breaker) Reconfigure(o Options) error {
 		return bad("SamplingDuration", o.SamplingDuration)
 	case next.FleetFailureThreshold != cur.FleetFailureThreshold:
 		return bad("FleetFailureThreshold", o.FleetFailureThreshold)
-	case !sameStore(o.Store, cur.Store):
+	case !same(o.Store, cur.Store):
 		return bad("Store", o.Store)
 	case o.Store != nil && stateKey != cur.StateKey:
 		return bad("StateKey", o.StateKey)
@@ -63,6 +73,7 @@ func (b *Breaker) Reconfigure(o Options) error {
 		return bad("StoreTimeout", o.StoreTimeout)
 	}
 	b.consecLimit, b.ratioLimit, b.minThroughput = nb.consecLimit, nb.ratioLimit, nb.minThroughput
+	b.rearmLocked()
 	b.breakDuration.Store(nb.breakDuration.Load())
 	b.maxProbes.Store(nb.maxProbes.Load())
 	b.shouldHandle.Store(nb.shouldHandle.Load())
@@ -72,23 +83,33 @@ func (b *Breaker) Reconfigure(o Options) error {
 	return nil
 }
 
-// sameObserver compares two observers without panicking on a dynamic type
-// that is not comparable (which then counts as different).
-func sameObserver(a, b whizbang.Observer) (same bool) {
-	defer func() {
-		if recover() != nil {
-			same = false
-		}
-	}()
-	return a == b
+// same reports whether a and b are the same value of an interface (an
+// Observer, a Store): equal by == when their dynamic type is comparable; for
+// a function, such as a whizbang.ObserverFunc, the very same function value
+// (the same closure or the same top-level function; == would panic); any
+// other value that cannot be compared counts as different.
+func same(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	switch {
+	case va.Type() != vb.Type():
+		return false
+	case va.Comparable():
+		return a == b
+	case va.Kind() == reflect.Func:
+		return funcWord(va) == funcWord(vb)
+	}
+	return false
 }
 
-// sameStore compares two stores like sameObserver.
-func sameStore(a, b Store) (same bool) {
-	defer func() {
-		if recover() != nil {
-			same = false
-		}
-	}()
-	return a == b
+// funcWord returns the word a function value is made of: a pointer to the
+// closure it calls, shared by every copy of the value. (Value.Pointer
+// gives the code pointer instead, the same for every closure of one
+// function literal.)
+func funcWord(v reflect.Value) unsafe.Pointer {
+	p := reflect.New(v.Type())
+	p.Elem().Set(v)
+	return *(*unsafe.Pointer)(p.UnsafePointer())
 }

@@ -124,3 +124,39 @@ func TestReconfigureWhileCallsRun(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestReconfigureAcceptsTheSameObserver: the observer the breaker runs
+// with, a function included, is not a change; another function is.
+func TestReconfigureAcceptsTheSameObserver(t *testing.T) {
+	var seen int
+	fn := whizbang.ObserverFunc(func(whizbang.Event) { seen++ })
+	other := whizbang.ObserverFunc(func(whizbang.Event) { seen-- })
+	rec := &recorder{}
+	for _, tc := range []struct {
+		name string
+		obs  whizbang.Observer
+	}{
+		{"func", fn},
+		{"pointer", rec},
+		{"none", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := MustNew(Options{Observer: tc.obs, FailureThreshold: 3})
+			o := b.Options()
+			o.FailureThreshold = 4
+			if err := b.Reconfigure(o); err != nil {
+				t.Fatalf("Reconfigure with the observer unchanged: %v", err)
+			}
+			if err := b.Reconfigure(Options{Observer: tc.obs, FailureThreshold: 2}); err != nil {
+				t.Fatalf("Reconfigure with the same observer: %v", err)
+			}
+			if got := b.Options().FailureThreshold; got != 2 {
+				t.Fatalf("FailureThreshold = %v, want 2", got)
+			}
+			var oe *whizbang.OptionError
+			if err := b.Reconfigure(Options{Observer: other}); !errors.As(err, &oe) || oe.Field != "Observer" {
+				t.Fatalf("Reconfigure with another observer = %v, want an OptionError on Observer", err)
+			}
+		})
+	}
+}

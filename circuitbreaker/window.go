@@ -29,24 +29,26 @@ func (w *window) init(d time.Duration) {
 	}
 }
 
-// current returns the bucket counting time since (since the breaker's
-// epoch), starting it if its slot still holds an older one. locked tells
-// whether the caller holds b.mu.
-func (w *window) current(b *Breaker, since time.Duration, locked bool) *bucket {
+// at returns the bucket counting time since (since the breaker's epoch),
+// or nil when its slot still holds an older one: the bucket must be
+// started, under the breaker's mutex, by startLocked.
+func (w *window) at(since time.Duration) *bucket {
+	idx := int64(since) / w.width
+	if bk := &w.b[idx%buckets]; bk.idx.Load() >= idx {
+		return bk
+	}
+	return nil
+}
+
+// startLocked returns the bucket counting time since, starting it if its
+// slot still holds an older one.
+func (w *window) startLocked(since time.Duration) *bucket {
 	idx := int64(since) / w.width
 	bk := &w.b[idx%buckets]
 	if bk.idx.Load() < idx {
-		if !locked {
-			b.mu.Lock()
-		}
-		if bk.idx.Load() < idx {
-			bk.ok.Store(0)
-			bk.bad.Store(0)
-			bk.idx.Store(idx)
-		}
-		if !locked {
-			b.mu.Unlock()
-		}
+		bk.ok.Store(0)
+		bk.bad.Store(0)
+		bk.idx.Store(idx)
 	}
 	return bk
 }

@@ -104,3 +104,105 @@ func BenchmarkFileReload(b *testing.B) {
 	default:
 	}
 }
+
+// manySets returns a document of n sets of three sections each.
+func manySets(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"policies": {`)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `"Set%d": {"retry": {"attempts": %d, "backoff": "exponential"}, "circuitBreaker": {"threshold": 0.5, "breakDuration": "30s"}, "timeout": {"duration": 5000}}`, i, 1+i%5)
+	}
+	b.WriteString("}}")
+	return []byte(b.String())
+}
+
+// chainDoc returns a document of n sets, each but the last naming the next
+// in its order.
+func chainDoc(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"policies": {`)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		if i < n-1 {
+			fmt.Fprintf(&b, `"Set%d": {"order": ["retry", "Set%d"], "retry": {"attempts": 1}}`, i, i+1)
+		} else {
+			fmt.Fprintf(&b, `"Set%d": {"retry": {"attempts": 1}}`, i)
+		}
+	}
+	b.WriteString("}}")
+	return []byte(b.String())
+}
+
+// BenchmarkParse measures parsing a document of 1, 1000 and 10000 sets, and
+// of a chain of 400 sets naming each other: Parse (ParseTree and Decode),
+// and what a Loader does with the document of one source (ParseTree, Merge,
+// Decode). Each should grow linearly with the document.
+func BenchmarkParse(b *testing.B) {
+	docs := []struct {
+		name string
+		data []byte
+	}{
+		{"sets=1", manySets(1)},
+		{"sets=1000", manySets(1000)},
+		{"sets=10000", manySets(10000)},
+		{"chain=400", chainDoc(400)},
+	}
+	for _, d := range docs {
+		b.Run("Parse/"+d.name, func(b *testing.B) {
+			b.SetBytes(int64(len(d.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(d.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, d := range docs {
+		b.Run("Loader/"+d.name, func(b *testing.B) {
+			b.SetBytes(int64(len(d.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				t, err := ParseTree(d.data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := Decode(Merge(map[string]int{}, t)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEnv measures reading 1, 1000 and 10000 sets from environment
+// variables, three a set.
+func BenchmarkEnv(b *testing.B) {
+	for _, n := range []int{1, 1000, 10000} {
+		var vars []string
+		for i := range n {
+			vars = append(vars,
+				fmt.Sprintf("WHIZBANG__POLICIES__SET%d__RETRY__ATTEMPTS=%d", i, 1+i%5),
+				fmt.Sprintf("WHIZBANG__POLICIES__SET%d__CIRCUITBREAKER__THRESHOLD=0.5", i),
+				fmt.Sprintf("WHIZBANG__POLICIES__SET%d__TIMEOUT__DURATION=5s", i))
+		}
+		env := &Env{Environ: func() []string { return vars }}
+		b.Run(fmt.Sprintf("sets=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				t, err := env.Load(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := Decode(t); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

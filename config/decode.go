@@ -1,13 +1,15 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/whizbang-go/whizbang/bulkhead"
 	"github.com/whizbang-go/whizbang/circuitbreaker"
@@ -20,21 +22,212 @@ import (
 // bool and nil: what a Source returns, and what layering merges.
 type Tree = map[string]any
 
-// ParseTree decodes a JSON object into a Tree, numbers kept exact.
+// ParseTree decodes a JSON object into a Tree, numbers kept exact. It
+// rejects a key an object repeats, exactly, in another case or as an alias
+// of the same option (keys match as Merge and Decode match them), with an
+// *Error naming its path; other errors are encoding/json's. null is an
+// empty Tree. It runs in time linear in the size of data.
 func ParseTree(data []byte) (Tree, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var t Tree
-	if err := d.Decode(&t); err != nil {
+	v, err := parseJSON(data, nil)
+	if err != nil {
 		return nil, err
 	}
-	if d.More() {
-		return nil, fmt.Errorf("data after the JSON object")
+	switch v := v.(type) {
+	case map[string]any:
+		return v, nil
+	case nil:
+		return Tree{}, nil
 	}
-	if t == nil {
-		t = Tree{}
+	return nil, fmt.Errorf("the document is %s", typeName(v))
+}
+
+// parseJSON decodes one JSON value (objects as Trees, numbers as
+// json.Number, as encoding/json decodes into an any with UseNumber),
+// rejecting repeated keys. at is the path of the value, for errors.
+// json.Valid checks the syntax (and a nesting of at most 10000) first, so
+// that the parser that builds the value has no syntax to check; the syntax
+// error is encoding/json's.
+func parseJSON(data []byte, at []any) (any, error) {
+	if !json.Valid(data) {
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("invalid JSON") // not reached: Unmarshal fails as Valid does
 	}
-	return t, nil
+	p := &jsonParser{data: data, path: slices.Clip(at)}
+	return p.value()
+}
+
+// jsonParser builds a value from valid JSON in one pass.
+type jsonParser struct {
+	data []byte
+	i    int   // the next byte to read
+	path []any // keys (string) and indexes (int) down to the current value
+}
+
+func (p *jsonParser) space() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips spaces and returns the next byte, consumed.
+func (p *jsonParser) next() byte {
+	p.space()
+	p.i++
+	return p.data[p.i-1]
+}
+
+func (p *jsonParser) value() (any, error) {
+	p.space()
+	switch p.data[p.i] {
+	case '{':
+		p.i++
+		return p.object()
+	case '[':
+		p.i++
+		return p.array()
+	case '"':
+		return p.string(), nil
+	case 't':
+		p.i += len("true")
+		return true, nil
+	case 'f':
+		p.i += len("false")
+		return false, nil
+	case 'n':
+		p.i += len("null")
+		return nil, nil
+	}
+	start := p.i
+	for p.i < len(p.data) && isNumberByte(p.data[p.i]) {
+		p.i++
+	}
+	return json.Number(p.data[start:p.i]), nil
+}
+
+func isNumberByte(c byte) bool {
+	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// string reads a string, at its opening quote.
+func (p *jsonParser) string() string {
+	start := p.i
+	escaped := false
+	for p.i++; p.data[p.i] != '"'; p.i++ {
+		if p.data[p.i] == '\\' {
+			escaped = true
+			p.i++ // the escaped byte, which may be a quote
+		}
+	}
+	p.i++
+	raw := p.data[start:p.i]
+	if s := raw[1 : len(raw)-1]; !escaped && utf8.Valid(s) {
+		return string(s)
+	}
+	var s string
+	json.Unmarshal(raw, &s) // a valid string: no error; invalid UTF-8 becomes U+FFFD
+	return s
+}
+
+func (p *jsonParser) object() (Tree, error) {
+	t := Tree{}
+	p.space()
+	if p.data[p.i] == '}' {
+		p.i++
+		return t, nil
+	}
+	var seen map[string]string // canonical key → key, once an object has keys in capitals or aliases
+	for {
+		p.space()
+		k := p.string()
+		p.next() // ':'
+		depth := len(p.path)
+		c := canonAt(depth, k)
+		prev, dup := k, false
+		if _, dup = t[k]; !dup && (c != k || seen != nil) {
+			if seen == nil {
+				seen = make(map[string]string, len(t)+1)
+				for k := range t {
+					seen[canonAt(depth, k)] = k
+				}
+			}
+			prev, dup = seen[c]
+			seen[c] = k
+		}
+		p.path = append(p.path, k)
+		if dup {
+			return nil, &Error{Path: formatPath(p.path), Reason: duplicateKey(prev, k)}
+		}
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		p.path = p.path[:len(p.path)-1]
+		t[k] = v
+		if p.next() == '}' {
+			return t, nil
+		} // else ','
+	}
+}
+
+func (p *jsonParser) array() ([]any, error) {
+	a := []any{}
+	p.space()
+	if p.data[p.i] == ']' {
+		p.i++
+		return a, nil
+	}
+	for {
+		p.path = append(p.path, len(a))
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		p.path = p.path[:len(p.path)-1]
+		a = append(a, v)
+		if p.next() == ']' {
+			return a, nil
+		} // else ','
+	}
+}
+
+// duplicateKey is the reason of an error about k, which repeats prev.
+func duplicateKey(prev, k string) string {
+	switch {
+	case prev == k:
+		return "duplicate key"
+	case strings.EqualFold(prev, k):
+		return fmt.Sprintf("duplicate key: the same as %q (keys match case-insensitively)", prev)
+	}
+	return fmt.Sprintf("duplicate key: the same option as %q", prev)
+}
+
+// formatPath writes a path as the decoder's errors do:
+// policies.A.rateLimit.limits[0].tokenLimit.
+func formatPath(path []any) string {
+	var b strings.Builder
+	for i, seg := range path {
+		switch seg := seg.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", seg)
+		case string:
+			if i == 0 && strings.EqualFold(seg, "policies") {
+				seg = "policies"
+			}
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(seg)
+		}
+	}
+	return b.String()
 }
 
 // Parse decodes a JSON document strictly (see the package documentation for
@@ -42,9 +235,17 @@ func ParseTree(data []byte) (Tree, error) {
 func Parse(data []byte) (*Document, error) {
 	t, err := ParseTree(data)
 	if err != nil {
-		return nil, &Error{Reason: "not a JSON object: " + err.Error(), Err: err}
+		return nil, treeError(err)
 	}
 	return Decode(t)
+}
+
+// treeError makes an error of ParseTree an *Error.
+func treeError(err error) *Error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return &Error{Reason: "not a JSON object: " + err.Error(), Err: err}
 }
 
 // Decode decodes a Tree strictly into a Document. Field names match
@@ -52,10 +253,16 @@ func Parse(data []byte) (*Document, error) {
 // errors naming the field path.
 func Decode(t Tree) (*Document, error) {
 	doc := &Document{Policies: map[string]*PolicySpec{}}
+	names := map[string]string{} // lower-cased → as spelled
+	top := ""
 	for _, k := range sortedKeys(t) {
 		if !strings.EqualFold(k, "policies") {
 			return nil, errorf(k, "unknown field (want \"policies\")")
 		}
+		if top != "" {
+			return nil, errorf(k, "%s", duplicateKey(top, k))
+		}
+		top = k
 		ps, ok := t[k].(map[string]any)
 		if !ok {
 			return nil, errorf(k, "must be an object of named policy sets, not %s", typeName(t[k]))
@@ -65,11 +272,10 @@ func Decode(t Tree) (*Document, error) {
 			if name == "" {
 				return nil, errorf(path, "a policy set needs a name")
 			}
-			for other := range doc.Policies {
-				if strings.EqualFold(other, name) {
-					return nil, errorf(path, "duplicate name (names match case-insensitively): %q", other)
-				}
+			if other, ok := names[key(name)]; ok {
+				return nil, errorf(path, "duplicate name (names match case-insensitively): %q", other)
 			}
+			names[key(name)] = name
 			spec, err := decodeSpec(path, ps[name])
 			if err != nil {
 				return nil, err
@@ -86,11 +292,17 @@ func decodeSpec(path string, v any) (*PolicySpec, error) {
 		return nil, errorf(path, "must be an object, not %s", typeName(v))
 	}
 	p := &PolicySpec{}
+	seen := make(map[string]string, len(m)) // lower-cased → as spelled
 	for _, k := range sortedKeys(m) {
 		fp := path + "." + k
 		val := m[k]
+		lk := strings.ToLower(k)
+		if prev, ok := seen[lk]; ok {
+			return nil, errorf(fp, "%s", duplicateKey(prev, k))
+		}
+		seen[lk] = k
 		var err error
-		switch lk := strings.ToLower(k); lk {
+		switch lk {
 		case "order":
 			arr, ok := val.([]any)
 			if !ok {
@@ -150,6 +362,20 @@ func canon(k string) string {
 		return a
 	}
 	return k
+}
+
+// optionDepth is the depth of an option's key in a document:
+// policies (0), a set (1), a section (2), an option (3).
+const optionDepth = 3
+
+// canonAt returns the canonical form of a key at depth d of a document,
+// under which keys match: lower-cased, and an option's alias replaced by
+// the option's name (aliases name options, not sets or sections).
+func canonAt(d int, k string) string {
+	if d == optionDepth {
+		return canon(k)
+	}
+	return strings.ToLower(k)
 }
 
 func decodeFields(path string, v any, fields map[string]field) error {
@@ -421,27 +647,32 @@ func sortedKeys(m map[string]any) []string {
 
 // Merge layers trees: later trees override earlier ones field by field;
 // objects merge recursively, keys match case-insensitively (the first
-// spelling is kept); other values, arrays included, are replaced whole. The
+// spelling is kept; an option's alias matches the option's name); other
+// values, arrays included, are replaced whole. The
 // inputs are not modified. origin, when not nil, records for each replaced
 // leaf's lower-cased path the index of the tree it came from.
 func Merge(origin map[string]int, trees ...Tree) Tree {
 	out := Tree{}
 	for i, t := range trees {
-		mergeInto(out, t, "", i, origin)
+		mergeInto(out, t, "", 0, i, origin)
 	}
 	return out
 }
 
-func mergeInto(dst, src Tree, prefix string, idx int, origin map[string]int) {
+// mergeInto merges src, at depth d of the document, into dst.
+func mergeInto(dst, src Tree, prefix string, d, idx int, origin map[string]int) {
+	keys := make(map[string]string, len(dst)) // canonical key → key in dst
+	for dk := range dst {
+		keys[canonAt(d, dk)] = dk
+	}
 	for k, v := range src {
-		key := k
-		for dk := range dst {
-			if canon(dk) == canon(k) {
-				key = dk
-				break
-			}
+		ck := canonAt(d, k)
+		key, ok := keys[ck]
+		if !ok {
+			key = k
+			keys[ck] = k
 		}
-		path := canon(k)
+		path := ck
 		if prefix != "" {
 			path = prefix + "." + path
 		}
@@ -452,7 +683,7 @@ func mergeInto(dst, src Tree, prefix string, idx int, origin map[string]int) {
 			} else {
 				dm = copyTree(dm)
 			}
-			mergeInto(dm, sm, path, idx, origin)
+			mergeInto(dm, sm, path, d+1, idx, origin)
 			dst[key] = dm
 			continue
 		}

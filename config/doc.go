@@ -59,10 +59,13 @@
 // sets configured in code stay.
 //
 // Parsing is strict: an unknown field, a wrong type, a value out of range
-// (checked by the policy's own New), an unknown name in "order" or a cycle of
-// references is rejected with an *Error naming the source, the field path
+// (checked by the policy's own New), a key given twice in one object
+// (exactly, in another case, or as an option and its alias), an unknown
+// name in "order" or a cycle of references is rejected with an *Error
+// naming the source, the field path
 // (policies.OrderProcessing.retry.attempts) and the reason, and the
-// configuration in force stays live. Applying is all or nothing.
+// configuration in force stays live. Applying is all or nothing. Parsing
+// takes time linear in the document's size (sorting the names aside).
 //
 // # Applying a change
 //
@@ -80,7 +83,8 @@
 // Watch layers sources, later overriding earlier field by field: File (a
 // JSON file, reloaded on change through fsnotify watching its directory, so
 // editors' atomic renames are seen, and every LoaderOptions.Interval), Env
-// (WHIZBANG__POLICIES__PAYMENTAPI__CIRCUITBREAKER__FAILURETHRESHOLD=10),
+// (WHIZBANG__POLICIES__PAYMENTAPI__CIRCUITBREAKER__FAILURETHRESHOLD=10;
+// each field set by one variable, whatever their order),
 // config/etcdsource (a key or prefix, watched, recovering after an etcd
 // restart) and config/consulsource (Consul KV with blocking queries). A
 // reload that fails leaves the previous configuration live and is reported

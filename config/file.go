@@ -34,7 +34,7 @@ func (f *File) Load(ctx context.Context) (Tree, error) {
 	}
 	t, err := ParseTree(data)
 	if err != nil {
-		return nil, &Error{Reason: "not a JSON object: " + err.Error(), Err: err}
+		return nil, treeError(err)
 	}
 	return t, nil
 }

@@ -197,7 +197,7 @@ func originOf(origin map[string]int, path string) (int, bool) {
 	}
 	segs := strings.Split(p, ".")
 	for i, s := range segs {
-		segs[i] = canon(s)
+		segs[i] = canonAt(i, s)
 	}
 	p = strings.Join(segs, ".")
 	for p != "" {

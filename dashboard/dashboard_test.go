@@ -184,9 +184,12 @@ func TestSnapshotRatesCoverTheWindow(t *testing.T) {
 func TestSnapshotTakesHealthChecks(t *testing.T) {
 	r := dashtest.NewRig(t)
 	h := health.New(health.Options{CacheFor: -1})
-	h.Add("products", health.CheckFunc(func(context.Context) health.Result {
+	err := h.Add("products", health.CheckFunc(func(context.Context) health.Result {
 		return health.Result{Status: health.Degraded, Data: []health.Field{{Key: "why", Value: "testing"}}}
 	}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := dashboard.MustNew(dashboard.Options{Metrics: r.Metrics, Health: h})
 	defer d.Close()
 	r.Traffic(1)

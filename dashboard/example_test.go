@@ -27,7 +27,9 @@ func Example() {
 	collector.Register(payments)
 
 	checker := health.New(health.Options{})
-	checker.AddBreaker("payments", breaker, health.BreakerOptions{})
+	if err := checker.AddBreaker("payments", breaker, health.BreakerOptions{}); err != nil {
+		log.Fatal(err)
+	}
 
 	d := dashboard.MustNew(dashboard.Options{Metrics: collector, Health: checker})
 	defer d.Close() // ends open event streams, so that Shutdown does not wait for them

@@ -53,14 +53,20 @@ type BreakerOptions struct {
 // o.ConsecutiveThreshold: 1 when the run tripped the circuit, 0 after a
 // success. It is 0 when no call was counted.
 //
-// BreakerCheck panics if o holds a status other than the three, or a
-// negative threshold.
-func BreakerCheck(b Breaker, o BreakerOptions) Check {
+// BreakerCheck returns an [*whizbang.OptionError] naming the field if o
+// holds a status other than the three or a negative duration or threshold,
+// or if b is nil.
+func BreakerCheck(b Breaker, o BreakerOptions) (Check, error) {
 	if b == nil {
-		panic("health: BreakerCheck of a nil breaker")
+		return nil, optionError("breaker", nil, "must not be nil")
 	}
-	o.OpenStatus = defaultStatus("BreakerOptions.OpenStatus", o.OpenStatus, Unhealthy)
-	o.HalfOpenStatus = defaultStatus("BreakerOptions.HalfOpenStatus", o.HalfOpenStatus, Degraded)
+	var err error
+	if o.OpenStatus, err = defaultStatus("BreakerOptions.OpenStatus", o.OpenStatus, Unhealthy); err != nil {
+		return nil, err
+	}
+	if o.HalfOpenStatus, err = defaultStatus("BreakerOptions.HalfOpenStatus", o.HalfOpenStatus, Degraded); err != nil {
+		return nil, err
+	}
 	if c, ok := b.(interface{ Options() circuitbreaker.Options }); ok {
 		bo := c.Options()
 		if o.BreakDuration == 0 {
@@ -72,13 +78,13 @@ func BreakerCheck(b Breaker, o BreakerOptions) Check {
 	}
 	switch {
 	case o.BreakDuration < 0:
-		panic(fmt.Sprintf("health: BreakerOptions.BreakDuration %v is negative", o.BreakDuration))
+		return nil, optionError("BreakerOptions.BreakDuration", o.BreakDuration, "must not be negative")
 	case o.BreakDuration == 0:
 		o.BreakDuration = circuitbreaker.DefaultBreakDuration
 	}
 	switch {
 	case o.ConsecutiveThreshold < 0:
-		panic(fmt.Sprintf("health: BreakerOptions.ConsecutiveThreshold %d is negative", o.ConsecutiveThreshold))
+		return nil, optionError("BreakerOptions.ConsecutiveThreshold", o.ConsecutiveThreshold, "must not be negative")
 	case o.ConsecutiveThreshold == 0:
 		o.ConsecutiveThreshold = circuitbreaker.DefaultConsecutiveThreshold
 	}
@@ -107,7 +113,7 @@ func BreakerCheck(b Breaker, o BreakerOptions) Check {
 			{"state", stateName(n.State)},
 			{"failureRate", round(rate, 4)},
 		}}
-	})
+	}), nil
 }
 
 // stateName is the seed's name of a circuit state.
@@ -160,16 +166,22 @@ type RateLimitThresholds struct {
 // is always Healthy; check the identities that matter with CheckFunc and
 // TokensFor.
 //
-// RateLimitCheck panics if a threshold is negative or not a number, or if
-// Degraded is above Unhealthy once the defaults are applied.
-func RateLimitCheck(l RateLimiter, t RateLimitThresholds) Check {
+// RateLimitCheck returns an [*whizbang.OptionError] naming the field if a
+// threshold is negative or not a number, or if Degraded is above Unhealthy
+// once the defaults are applied, or if l is nil.
+func RateLimitCheck(l RateLimiter, t RateLimitThresholds) (Check, error) {
 	if l == nil {
-		panic("health: RateLimitCheck of a nil limiter")
+		return nil, optionError("limiter", nil, "must not be nil")
 	}
-	t.Degraded = defaultThreshold("RateLimitThresholds.Degraded", t.Degraded, DefaultDegradedUtilization)
-	t.Unhealthy = defaultThreshold("RateLimitThresholds.Unhealthy", t.Unhealthy, DefaultUnhealthyUtilization)
+	var err error
+	if t.Degraded, err = defaultThreshold("RateLimitThresholds.Degraded", t.Degraded, DefaultDegradedUtilization); err != nil {
+		return nil, err
+	}
+	if t.Unhealthy, err = defaultThreshold("RateLimitThresholds.Unhealthy", t.Unhealthy, DefaultUnhealthyUtilization); err != nil {
+		return nil, err
+	}
 	if t.Degraded > t.Unhealthy {
-		panic(fmt.Sprintf("health: RateLimitThresholds.Degraded %v is above Unhealthy %v", t.Degraded, t.Unhealthy))
+		return nil, optionError("RateLimitThresholds.Degraded", t.Degraded, fmt.Sprintf("must not be above Unhealthy (%v)", t.Unhealthy))
 	}
 	return CheckFunc(func(context.Context) Result {
 		u, tokens := l.Utilization(), l.Tokens()
@@ -184,7 +196,7 @@ func RateLimitCheck(l RateLimiter, t RateLimitThresholds) Check {
 			{"utilization", round(u, 4)},
 			{"tokensAvailable", int64(math.Floor(tokens))},
 		}}
-	})
+	}), nil
 }
 
 // DefaultMinLookups is CacheThresholds.MinLookups's default.
@@ -218,15 +230,23 @@ type CacheThresholds struct {
 // above t.MaxMemoryMB; Healthy otherwise. Its data are "hitRate" (rounded to
 // 4 decimals) and "memoryUsageMB" (MiB, rounded to 2 decimals).
 //
-// CacheCheck panics if a limit is negative or not a number, or t.Status is
-// not one of the three.
-func CacheCheck(c Cache, t CacheThresholds) Check {
+// CacheCheck returns an [*whizbang.OptionError] naming the field if a limit
+// is negative or not a number, or t.Status is not one of the three, or if c
+// is nil.
+func CacheCheck(c Cache, t CacheThresholds) (Check, error) {
 	if c == nil {
-		panic("health: CacheCheck of a nil cache")
+		return nil, optionError("cache", nil, "must not be nil")
 	}
-	t.MinHitRate = defaultThreshold("CacheThresholds.MinHitRate", t.MinHitRate, 0)
-	t.MaxMemoryMB = defaultThreshold("CacheThresholds.MaxMemoryMB", t.MaxMemoryMB, 0)
-	t.Status = defaultStatus("CacheThresholds.Status", t.Status, Degraded)
+	var err error
+	if t.MinHitRate, err = defaultThreshold("CacheThresholds.MinHitRate", t.MinHitRate, 0); err != nil {
+		return nil, err
+	}
+	if t.MaxMemoryMB, err = defaultThreshold("CacheThresholds.MaxMemoryMB", t.MaxMemoryMB, 0); err != nil {
+		return nil, err
+	}
+	if t.Status, err = defaultStatus("CacheThresholds.Status", t.Status, Degraded); err != nil {
+		return nil, err
+	}
 	if t.MinLookups == 0 {
 		t.MinLookups = DefaultMinLookups
 	}
@@ -242,27 +262,36 @@ func CacheCheck(c Cache, t CacheThresholds) Check {
 			{"hitRate", round(s.HitRate, 4)},
 			{"memoryUsageMB", round(mb, 2)},
 		}}
-	})
+	}), nil
 }
 
-func defaultStatus(field string, s, def Status) Status {
+// kind is the Kind of the package's *whizbang.OptionError values.
+const kind = "health"
+
+func optionError(field string, v any, reason string) error {
+	return &whizbang.OptionError{Kind: kind, Field: field, Value: v, Reason: reason}
+}
+
+// defaultStatus returns s, or def when s is zero.
+func defaultStatus(field string, s, def Status) (Status, error) {
 	switch {
 	case s == 0:
-		return def
+		return def, nil
 	case !s.valid():
-		panic(fmt.Sprintf("health: %s %d is not a status", field, uint8(s)))
+		return 0, optionError(field, uint8(s), "must be Healthy, Degraded or Unhealthy (or 0 for the default)")
 	}
-	return s
+	return s, nil
 }
 
-func defaultThreshold(field string, v, def float64) float64 {
+// defaultThreshold returns v, or def when v is zero.
+func defaultThreshold(field string, v, def float64) (float64, error) {
 	switch {
 	case math.IsNaN(v) || v < 0:
-		panic(fmt.Sprintf("health: %s %v is negative or not a number", field, v))
+		return 0, optionError(field, v, "must be a number, not negative")
 	case v == 0:
-		return def
+		return def, nil
 	}
-	return v
+	return v, nil
 }
 
 // round rounds x to n decimals, for reports that people read.

@@ -3,7 +3,9 @@ package health_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -32,6 +34,14 @@ func (f fakeCache) Stats() cache.Stats { return cache.Stats(f) }
 type want struct {
 	status health.Status
 	data   map[string]any
+}
+
+// must returns v, panicking if err is not nil.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func checkResult(t *testing.T, got health.Result, w want) {
@@ -87,7 +97,7 @@ func TestBreakerCheckFollowsState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkResult(t, health.BreakerCheck(fakeBreaker(tt.counts), tt.opts).Check(context.Background()), tt.want)
+			checkResult(t, must(health.BreakerCheck(fakeBreaker(tt.counts), tt.opts)).Check(context.Background()), tt.want)
 		})
 	}
 }
@@ -109,7 +119,7 @@ func TestBreakerCheckFailureRate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := health.BreakerCheck(fakeBreaker(tt.counts), health.BreakerOptions{ConsecutiveThreshold: tt.threshold}).Check(context.Background())
+			r := must(health.BreakerCheck(fakeBreaker(tt.counts), health.BreakerOptions{ConsecutiveThreshold: tt.threshold})).Check(context.Background())
 			if got := r.Value("failureRate"); got != tt.want {
 				t.Errorf("failureRate = %v, want %v", got, tt.want)
 			}
@@ -122,7 +132,7 @@ func TestBreakerCheckOfRealBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		b := circuitbreaker.MustNew(circuitbreaker.Options{FailureThreshold: 4, BreakDuration: time.Minute})
-		check := health.BreakerCheck(b, health.BreakerOptions{}) // threshold and break read from the breaker
+		check := must(health.BreakerCheck(b, health.BreakerOptions{})) // threshold and break read from the breaker
 		fail := func(context.Context) (int, error) { return 0, errors.New("down") }
 
 		checkResult(t, check.Check(ctx), want{health.Healthy, map[string]any{"state": "Closed", "failureRate": 0.0}})
@@ -154,7 +164,7 @@ func TestBreakerCheckRatioMode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		b := circuitbreaker.MustNew(circuitbreaker.Options{Mode: circuitbreaker.Ratio, MinimumThroughput: 100})
-		check := health.BreakerCheck(b, health.BreakerOptions{})
+		check := must(health.BreakerCheck(b, health.BreakerOptions{}))
 		for i := range 10 {
 			whizbang.Execute(ctx, b, func(context.Context) (int, error) {
 				if i < 4 {
@@ -189,7 +199,7 @@ func TestRateLimitCheckThresholds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkResult(t, health.RateLimitCheck(fakeLimiter{tt.u, tt.tokens}, tt.t).Check(context.Background()), tt.want)
+			checkResult(t, must(health.RateLimitCheck(fakeLimiter{tt.u, tt.tokens}, tt.t)).Check(context.Background()), tt.want)
 		})
 	}
 }
@@ -198,7 +208,7 @@ func TestRateLimitCheckOfRealLimiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := ratelimit.MustNew(ratelimit.Options{Limits: []ratelimit.Limit{{TokenLimit: 100, Window: time.Minute}}})
-		check := health.RateLimitCheck(l, health.RateLimitThresholds{})
+		check := must(health.RateLimitCheck(l, health.RateLimitThresholds{}))
 		checkResult(t, check.Check(ctx), want{health.Healthy, map[string]any{"utilization": 0.0, "tokensAvailable": int64(100)}})
 		for range 82 {
 			if _, err := l.Acquire(ctx, nil); err != nil {
@@ -246,7 +256,7 @@ func TestCacheCheckThresholds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkResult(t, health.CacheCheck(fakeCache(tt.stats), tt.t).Check(context.Background()), tt.want)
+			checkResult(t, must(health.CacheCheck(fakeCache(tt.stats), tt.t)).Check(context.Background()), tt.want)
 		})
 	}
 }
@@ -255,7 +265,7 @@ func TestCacheCheckOfRealCache(t *testing.T) {
 	ctx := context.Background()
 	c := cache.MustNew[string](cache.Options{SizeFunc: func(string, any) int { return 1 << 20 }})
 	defer c.Clear()
-	check := health.CacheCheck(c, health.CacheThresholds{MinHitRate: 0.5, MinLookups: 4, MaxMemoryMB: 1})
+	check := must(health.CacheCheck(c, health.CacheThresholds{MinHitRate: 0.5, MinLookups: 4, MaxMemoryMB: 1}))
 	get := func(key string) {
 		ctx := whizbang.WithExecution(ctx, whizbang.NewExecution(key))
 		whizbang.Execute(ctx, c, func(context.Context) (string, error) { return "v", nil })
@@ -268,42 +278,144 @@ func TestCacheCheckOfRealCache(t *testing.T) {
 	checkResult(t, check.Check(ctx), want{health.Degraded, map[string]any{"hitRate": 0.5, "memoryUsageMB": 2.0}})
 }
 
-func TestChecksPanicOnBadOptions(t *testing.T) {
-	tests := []struct {
-		name string
-		f    func()
-	}{
-		{"nil breaker", func() { health.BreakerCheck(nil, health.BreakerOptions{}) }},
-		{"bad open status", func() { health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{OpenStatus: 9}) }},
-		{"bad half-open status", func() { health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{HalfOpenStatus: 4}) }},
-		{"negative break duration", func() { health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{BreakDuration: -1}) }},
-		{"negative consecutive threshold", func() { health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{ConsecutiveThreshold: -1}) }},
-		{"nil limiter", func() { health.RateLimitCheck(nil, health.RateLimitThresholds{}) }},
-		{"negative degraded", func() { health.RateLimitCheck(fakeLimiter{}, health.RateLimitThresholds{Degraded: -0.1}) }},
-		{"NaN unhealthy", func() { health.RateLimitCheck(fakeLimiter{}, health.RateLimitThresholds{Unhealthy: math.NaN()}) }},
-		{"degraded above unhealthy", func() { health.RateLimitCheck(fakeLimiter{}, health.RateLimitThresholds{Unhealthy: 0.7}) }},
-		{"nil cache", func() { health.CacheCheck(nil, health.CacheThresholds{}) }},
-		{"negative hit rate", func() { health.CacheCheck(fakeCache{}, health.CacheThresholds{MinHitRate: -1}) }},
-		{"negative memory", func() { health.CacheCheck(fakeCache{}, health.CacheThresholds{MaxMemoryMB: -1}) }},
-		{"bad cache status", func() { health.CacheCheck(fakeCache{}, health.CacheThresholds{Status: 7}) }},
-		{"bad FailOn", func() { health.New(health.Options{}).Handler(health.HandlerOptions{FailOn: 5}) }},
-		{"empty name", func() { health.New(health.Options{}).Add("", healthy) }},
-		{"nil check", func() { health.New(health.Options{}).Add("x", nil) }},
-		{"duplicate name", func() {
+// Bad options and names are errors, not panics: an *whizbang.OptionError
+// naming the field (errors.Is ErrInvalidOption), or ErrDuplicateName.
+func TestBadOptionsAreErrors(t *testing.T) {
+	addTwice := func(add func(c *health.Checker) error) func() error {
+		return func() error {
 			c := health.New(health.Options{})
-			c.Add("x", healthy)
-			c.AddBreaker("x", fakeBreaker{}, health.BreakerOptions{})
-		}},
+			if err := c.Add("x", healthy); err != nil {
+				return fmt.Errorf("the first Add: %w", err)
+			}
+			err := add(c)
+			if n := len(c.Check(context.Background()).Policies); n != 1 {
+				t.Errorf("%d policies after a rejected Add, want 1", n)
+			}
+			return err
+		}
+	}
+	checkErr := func(f func() (health.Check, error)) func() error {
+		return func() error {
+			c, err := f()
+			if err == nil && c == nil {
+				return errors.New("no check and no error")
+			}
+			if err != nil && c != nil {
+				t.Errorf("a check returned with the error %v", err)
+			}
+			return err
+		}
+	}
+	handlerErr := func(o health.HandlerOptions) func() error {
+		return func() error {
+			h, err := health.New(health.Options{}).Handler(o)
+			if err != nil && h != nil {
+				t.Errorf("a handler returned with the error %v", err)
+			}
+			return err
+		}
+	}
+	tests := []struct {
+		name  string
+		f     func() error
+		field string // "" for ErrDuplicateName
+	}{
+		{"nil breaker", checkErr(func() (health.Check, error) { return health.BreakerCheck(nil, health.BreakerOptions{}) }), "breaker"},
+		{"bad open status", checkErr(func() (health.Check, error) {
+			return health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{OpenStatus: 9})
+		}), "BreakerOptions.OpenStatus"},
+		{"bad half-open status", checkErr(func() (health.Check, error) {
+			return health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{HalfOpenStatus: 4})
+		}), "BreakerOptions.HalfOpenStatus"},
+		{"negative break duration", checkErr(func() (health.Check, error) {
+			return health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{BreakDuration: -1})
+		}), "BreakerOptions.BreakDuration"},
+		{"negative consecutive threshold", checkErr(func() (health.Check, error) {
+			return health.BreakerCheck(fakeBreaker{}, health.BreakerOptions{ConsecutiveThreshold: -1})
+		}), "BreakerOptions.ConsecutiveThreshold"},
+		{"nil limiter", checkErr(func() (health.Check, error) { return health.RateLimitCheck(nil, health.RateLimitThresholds{}) }), "limiter"},
+		{"negative degraded", checkErr(func() (health.Check, error) {
+			return health.RateLimitCheck(fakeLimiter{}, health.RateLimitThresholds{Degraded: -0.1})
+		}), "RateLimitThresholds.Degraded"},
+		{"NaN unhealthy", checkErr(func() (health.Check, error) {
+			return health.RateLimitCheck(fakeLimiter{}, health.RateLimitThresholds{Unhealthy: math.NaN()})
+		}), "RateLimitThresholds.Unhealthy"},
+		{"degraded above unhealthy", checkErr(func() (health.Check, error) {
+			return health.RateLimitCheck(fakeLimiter{}, health.RateLimitThresholds{Unhealthy: 0.7})
+		}), "RateLimitThresholds.Degraded"},
+		{"nil cache", checkErr(func() (health.Check, error) { return health.CacheCheck(nil, health.CacheThresholds{}) }), "cache"},
+		{"negative hit rate", checkErr(func() (health.Check, error) {
+			return health.CacheCheck(fakeCache{}, health.CacheThresholds{MinHitRate: -1})
+		}), "CacheThresholds.MinHitRate"},
+		{"negative memory", checkErr(func() (health.Check, error) {
+			return health.CacheCheck(fakeCache{}, health.CacheThresholds{MaxMemoryMB: -1})
+		}), "CacheThresholds.MaxMemoryMB"},
+		{"bad cache status", checkErr(func() (health.Check, error) {
+			return health.CacheCheck(fakeCache{}, health.CacheThresholds{Status: 7})
+		}), "CacheThresholds.Status"},
+		{"bad FailOn", handlerErr(health.HandlerOptions{FailOn: 5}), "HandlerOptions.FailOn"},
+		{"empty name", func() error { return health.New(health.Options{}).Add("", healthy) }, "name"},
+		{"nil check", func() error { return health.New(health.Options{}).Add("x", nil) }, "check"},
+		{"duplicate name", addTwice(func(c *health.Checker) error { return c.Add("x", healthy) }), ""},
+		{"duplicate breaker name", addTwice(func(c *health.Checker) error {
+			return c.AddBreaker("x", fakeBreaker{}, health.BreakerOptions{})
+		}), ""},
+		{"duplicate rate limit name", addTwice(func(c *health.Checker) error {
+			return c.AddRateLimit("x", fakeLimiter{}, health.RateLimitThresholds{})
+		}), ""},
+		{"duplicate cache name", addTwice(func(c *health.Checker) error {
+			return c.AddCache("x", fakeCache{}, health.CacheThresholds{})
+		}), ""},
+		{"bad thresholds through Add", addTwice(func(c *health.Checker) error {
+			return c.AddRateLimit("y", fakeLimiter{}, health.RateLimitThresholds{Degraded: -1})
+		}), "RateLimitThresholds.Degraded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Error("no panic")
-				}
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				err = tt.f()
 			}()
-			tt.f()
+			if tt.field == "" {
+				if !errors.Is(err, health.ErrDuplicateName) || !strings.Contains(err.Error(), `"x"`) {
+					t.Errorf("got %v, want ErrDuplicateName naming \"x\"", err)
+				}
+				return
+			}
+			var oe *whizbang.OptionError
+			if !errors.As(err, &oe) || !errors.Is(err, whizbang.ErrInvalidOption) {
+				t.Fatalf("got %v, want an *whizbang.OptionError", err)
+			}
+			if oe.Field != tt.field || oe.Reason == "" {
+				t.Errorf("field %q reason %q, want the field %q and a reason", oe.Field, oe.Reason, tt.field)
+			}
 		})
+	}
+}
+
+// Good options give a check and no error.
+func TestGoodOptionsAreNotErrors(t *testing.T) {
+	c := health.New(health.Options{})
+	for _, err := range []error{
+		c.Add("custom", healthy),
+		c.AddBreaker("breaker", fakeBreaker{}, health.BreakerOptions{OpenStatus: health.Degraded, BreakDuration: time.Second}),
+		c.AddRateLimit("limit", fakeLimiter{}, health.RateLimitThresholds{Degraded: 0.5, Unhealthy: 0.5}),
+		c.AddCache("cache", fakeCache{}, health.CacheThresholds{MinHitRate: 0.5, Status: health.Unhealthy}),
+	} {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := c.Handler(health.HandlerOptions{FailOn: health.Degraded}); err != nil {
+		t.Error(err)
+	}
+	if n := len(c.Check(context.Background()).Policies); n != 4 {
+		t.Errorf("%d policies, want 4", n)
 	}
 }
 

@@ -4,9 +4,14 @@
 // probes.
 //
 //	checker := health.New(health.Options{})
-//	checker.AddBreaker("PaymentAPI", breaker, health.BreakerOptions{})
-//	checker.AddRateLimit("ApiRateLimit", limiter, health.RateLimitThresholds{})
-//	checker.AddCache("ProductCache", products, health.CacheThresholds{MinHitRate: 0.7, MaxMemoryMB: 500})
+//	err := errors.Join(
+//		checker.AddBreaker("PaymentAPI", breaker, health.BreakerOptions{}),
+//		checker.AddRateLimit("ApiRateLimit", limiter, health.RateLimitThresholds{}),
+//		checker.AddCache("ProductCache", products, health.CacheThresholds{MinHitRate: 0.7, MaxMemoryMB: 500}),
+//	)
+//	if err != nil {
+//		return err
+//	}
 //	mux.Handle("GET /health", checker)
 //
 // # Rules
@@ -40,7 +45,8 @@
 //
 // A Checker runs its checks at most once per Options.CacheFor (1 s): a
 // request within that time is served the same report and its JSON, made
-// once, with no lock and no check run. Concurrent requests that find the
+// once, with no lock and no check run (one allocation of 48 bytes: the
+// response's own header values). Concurrent requests that find the
 // report stale share one run of the checks. The checks of the policies in
 // this module read a few atomics or take one short lock each; the package
 // starts no goroutine.
@@ -67,7 +73,12 @@
 // A check that panics panics in the request that ran it (net/http recovers
 // it); other requests waiting for that run run the checks again. A request
 // whose context ends while it waits for a run gets the last report made, or
-// an Unhealthy report with no policies before the first. The Add methods
-// panic on an empty or duplicate name and on invalid thresholds, like
-// http.ServeMux.Handle on a bad pattern: these are mistakes in the program.
+// an Unhealthy report with no policies before the first.
+//
+// The constructors of checks, the Add methods and Checker.Handler return an
+// [*whizbang.OptionError] (matching whizbang.ErrInvalidOption) naming the
+// field and the reason for an invalid threshold or status, an empty name or
+// a nil policy, and Add returns an error matching ErrDuplicateName for a
+// name already used; nothing is added then. Each response gets its own
+// header values, so a middleware may edit them.
 package health

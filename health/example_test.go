@@ -25,9 +25,15 @@ func Example() {
 	defer products.Clear()
 
 	checker := health.New(health.Options{})
-	checker.AddBreaker("PaymentAPI", payments, health.BreakerOptions{})
-	checker.AddRateLimit("ApiRateLimit", api, health.RateLimitThresholds{Degraded: 0.8, Unhealthy: 0.95})
-	checker.AddCache("ProductCache", products, health.CacheThresholds{MinHitRate: 0.7, MaxMemoryMB: 500})
+	err := errors.Join(
+		checker.AddBreaker("PaymentAPI", payments, health.BreakerOptions{}),
+		checker.AddRateLimit("ApiRateLimit", api, health.RateLimitThresholds{Degraded: 0.8, Unhealthy: 0.95}),
+		checker.AddCache("ProductCache", products, health.CacheThresholds{MinHitRate: 0.7, MaxMemoryMB: 500}),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /health", checker)
 	srv := httptest.NewServer(mux)
@@ -78,14 +84,22 @@ func ExampleCheckFunc() {
 func ExampleChecker_Handler() {
 	payments := circuitbreaker.MustNew(circuitbreaker.Options{})
 	ready := health.New(health.Options{})
-	ready.AddBreaker("PaymentAPI", payments, health.BreakerOptions{})
+	if err := ready.AddBreaker("PaymentAPI", payments, health.BreakerOptions{}); err != nil {
+		fmt.Println(err)
+		return
+	}
 	live := health.New(health.Options{})
+	// A stricter readiness probe, failing on Degraded too:
+	strict, err := ready.Handler(health.HandlerOptions{FailOn: health.Degraded})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", ready)
 	mux.Handle("GET /livez", live)
-	// A stricter readiness probe, failing on Degraded too:
-	mux.Handle("GET /readyz/strict", ready.Handler(health.HandlerOptions{FailOn: health.Degraded}))
+	mux.Handle("GET /readyz/strict", strict)
 
 	payments.Isolate(context.Background())
 	for _, path := range []string{"/readyz", "/livez"} {
@@ -96,4 +110,25 @@ func ExampleChecker_Handler() {
 	// Output:
 	// /readyz 503 {"status":"Unhealthy","policies":{"PaymentAPI":{"status":"Unhealthy","state":"Isolated","failureRate":0}}}
 	// /livez 200 {"status":"Healthy","policies":{}}
+}
+
+// Bad thresholds and a name used twice are errors: the check is not added.
+func ExampleChecker_AddRateLimit_errors() {
+	api := ratelimit.MustNew(ratelimit.Options{Limits: []ratelimit.Limit{{TokenLimit: 100, Window: time.Hour}}})
+	checker := health.New(health.Options{})
+
+	err := checker.AddRateLimit("ApiRateLimit", api, health.RateLimitThresholds{Degraded: 0.9, Unhealthy: 0.5})
+	var oe *whizbang.OptionError
+	fmt.Println(errors.As(err, &oe), oe.Field)
+	fmt.Println(err)
+
+	checker.AddRateLimit("ApiRateLimit", api, health.RateLimitThresholds{})
+	err = checker.AddRateLimit("ApiRateLimit", api, health.RateLimitThresholds{})
+	fmt.Println(errors.Is(err, health.ErrDuplicateName))
+	fmt.Println(err)
+	// Output:
+	// true RateLimitThresholds.Degraded
+	// health: RateLimitThresholds.Degraded: must not be above Unhealthy (0.5) (got 0.9)
+	// true
+	// health: name already used: "ApiRateLimit"
 }

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -161,13 +162,9 @@ type entry struct {
 type snapshot struct {
 	report Report
 	body   []byte
-	header snapshotHeader // values set by reference: no allocation per request
+	length string // len(body), for Content-Length
 	at     time.Time
 	list   *checkList
-}
-
-type snapshotHeader struct {
-	contentType, cacheControl, contentLength []string
 }
 
 // flight is a run of the checks that concurrent callers share. snap is set
@@ -190,21 +187,26 @@ func New(o Options) *Checker {
 	return c
 }
 
+// ErrDuplicateName is matched by the error of an Add whose name is already
+// used by a check of the Checker.
+var ErrDuplicateName = errors.New("health: name already used")
+
 // Add registers check under name: the name of its entry in the report's
-// policies. The next report includes it. Add panics if name is empty or
-// already used, or if check is nil.
-func (c *Checker) Add(name string, check Check) {
+// policies. The next report includes it. Add returns an error matching
+// ErrDuplicateName if name is already used, and an [*whizbang.OptionError]
+// if name is empty or check is nil; the Checker is then unchanged.
+func (c *Checker) Add(name string, check Check) error {
 	if name == "" {
-		panic("health: Add with an empty name")
+		return optionError("name", name, "must not be empty")
 	}
 	if check == nil {
-		panic("health: Add " + name + " with a nil check")
+		return optionError("check", nil, "must not be nil")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.checks.Load()
 	if old.names[name] {
-		panic("health: Add " + name + ": name already used")
+		return fmt.Errorf("%w: %q", ErrDuplicateName, name)
 	}
 	l := &checkList{
 		entries: append(old.entries[:len(old.entries):len(old.entries)], entry{name, check}),
@@ -215,24 +217,37 @@ func (c *Checker) Add(name string, check Check) {
 	}
 	l.names[name] = true
 	c.checks.Store(l)
+	return nil
 }
 
 // AddBreaker registers a check of a circuit breaker under name. See
-// BreakerCheck. It panics as Add does.
-func (c *Checker) AddBreaker(name string, b Breaker, o BreakerOptions) {
-	c.Add(name, BreakerCheck(b, o))
+// BreakerCheck. It returns BreakerCheck's errors and Add's.
+func (c *Checker) AddBreaker(name string, b Breaker, o BreakerOptions) error {
+	check, err := BreakerCheck(b, o)
+	if err != nil {
+		return err
+	}
+	return c.Add(name, check)
 }
 
 // AddRateLimit registers a check of a rate limiter under name. See
-// RateLimitCheck. It panics as Add does, or if t is invalid.
-func (c *Checker) AddRateLimit(name string, l RateLimiter, t RateLimitThresholds) {
-	c.Add(name, RateLimitCheck(l, t))
+// RateLimitCheck. It returns RateLimitCheck's errors and Add's.
+func (c *Checker) AddRateLimit(name string, l RateLimiter, t RateLimitThresholds) error {
+	check, err := RateLimitCheck(l, t)
+	if err != nil {
+		return err
+	}
+	return c.Add(name, check)
 }
 
 // AddCache registers a check of a cache under name. See CacheCheck. It
-// panics as Add does, or if t is invalid.
-func (c *Checker) AddCache(name string, cc Cache, t CacheThresholds) {
-	c.Add(name, CacheCheck(cc, t))
+// returns CacheCheck's errors and Add's.
+func (c *Checker) AddCache(name string, cc Cache, t CacheThresholds) error {
+	check, err := CacheCheck(cc, t)
+	if err != nil {
+		return err
+	}
+	return c.Add(name, check)
 }
 
 // Check returns the current report: the one made within the last
@@ -284,14 +299,7 @@ func (c *Checker) abandoned() *snapshot {
 // newSnapshot returns the snapshot of r made at at from list.
 func newSnapshot(r Report, at time.Time, list *checkList) *snapshot {
 	body, _ := r.MarshalJSON() // never fails: unencodable values become null
-	return &snapshot{
-		report: r, body: body, at: at, list: list,
-		header: snapshotHeader{
-			contentType:   []string{"application/json"},
-			cacheControl:  []string{"no-store"},
-			contentLength: []string{strconv.Itoa(len(body))},
-		},
-	}
+	return &snapshot{report: r, body: body, length: strconv.Itoa(len(body)), at: at, list: list}
 }
 
 // run runs the checks of list, stores and returns the snapshot, and ends f

@@ -200,7 +200,7 @@ func TestHandlerCodesAndBody(t *testing.T) {
 			c.AddBreaker("PaymentAPI", fakeBreaker{State: whizbang.HalfOpen, Successes: 3, Failures: 2}, health.BreakerOptions{HalfOpenStatus: tt.status})
 			var h http.Handler = c
 			if tt.failOn != 0 {
-				h = c.Handler(health.HandlerOptions{FailOn: tt.failOn})
+				h = must(c.Handler(health.HandlerOptions{FailOn: tt.failOn}))
 			}
 			res, body := serve(h, http.MethodGet)
 			if res.StatusCode != tt.code {
@@ -234,6 +234,30 @@ func TestHandlerHeadHasNoBody(t *testing.T) {
 	}
 	if res.Header.Get("Content-Length") == "" {
 		t.Error("no Content-Length")
+	}
+}
+
+// A middleware that edits a header value of one response in place (here,
+// after the handler ran, as a wrapper's WriteHeader would) edits that
+// response only: the next one has its own values.
+func TestEachResponseHasItsOwnHeaderValues(t *testing.T) {
+	c := health.New(health.Options{})
+	c.Add("up", status(health.Healthy))
+	edit := func(h http.Header) {
+		for _, k := range []string{"Content-Type", "Cache-Control", "Content-Length"} {
+			if v := h[k]; len(v) > 0 {
+				v[0] = "edited"
+			}
+		}
+	}
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health", nil))
+		h := w.Result().Header
+		if ct, cc, cl := h.Get("Content-Type"), h.Get("Cache-Control"), h.Get("Content-Length"); ct != "application/json" || cc != "no-store" || cl != fmt.Sprint(w.Body.Len()) {
+			t.Errorf("response %d: Content-Type %q, Cache-Control %q, Content-Length %q after the previous response was edited", i, ct, cc, cl)
+		}
+		edit(w.Header())
 	}
 }
 

@@ -17,21 +17,28 @@ func (c *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.serve(w, r, Unhealthy)
 }
 
-// Handler returns a handler like the Checker's ServeHTTP with the options o.
-// It panics if o.FailOn is not one of the three statuses.
-func (c *Checker) Handler(o HandlerOptions) http.Handler {
-	failOn := defaultStatus("HandlerOptions.FailOn", o.FailOn, Unhealthy)
+// Handler returns a handler like the Checker's ServeHTTP with the options
+// o, or an [*whizbang.OptionError] if o.FailOn is not one of the three
+// statuses.
+func (c *Checker) Handler(o HandlerOptions) (http.Handler, error) {
+	failOn, err := defaultStatus("HandlerOptions.FailOn", o.FailOn, Unhealthy)
+	if err != nil {
+		return nil, err
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.serve(w, r, failOn)
-	})
+	}), nil
 }
 
 func (c *Checker) serve(w http.ResponseWriter, r *http.Request, failOn Status) {
 	s := c.snapshot(r.Context())
+	// Each response gets its own values (a middleware may edit them in
+	// place), in one allocation; the strings themselves are shared.
+	v := &[3]string{"application/json", "no-store", s.length}
 	h := w.Header()
-	h["Content-Type"] = s.header.contentType
-	h["Cache-Control"] = s.header.cacheControl
-	h["Content-Length"] = s.header.contentLength
+	h["Content-Type"] = v[0:1:1]
+	h["Cache-Control"] = v[1:2:2]
+	h["Content-Length"] = v[2:3:3]
 	code := http.StatusOK
 	if s.report.Status >= failOn {
 		code = http.StatusServiceUnavailable

@@ -82,25 +82,37 @@ func (g *gcra) ns(u int64) int64 { return (u + 1<<g.shift - 1) >> g.shift }
 
 // reserve takes one token from the bucket in c at now, letting the bucket
 // run up to budget units into debt: a token that will be there within
-// budget is taken now and the caller waits for it. It returns the units to
-// wait (0: the token is there). When even budget is not enough it takes
-// nothing and returns the wait the token would need, and false.
-func (g *gcra) reserve(c *atomic.Int64, now, budget int64) (wait int64, ok bool) {
+// budget is taken now and the caller waits for it. It returns the bucket's
+// word after the take (for refund) and the units to wait (0: the token is
+// there). When even budget is not enough it takes nothing and returns the
+// wait the token would need, and false.
+func (g *gcra) reserve(c *atomic.Int64, now, budget int64) (end, wait int64, ok bool) {
 	for {
 		tat := c.Load()
-		next := max(tat, now) + g.inc
-		wait = next - now - g.burst
+		end = max(tat, now) + g.inc
+		wait = end - now - g.burst
 		if wait > budget {
-			return wait, false
+			return 0, wait, false
 		}
-		if c.CompareAndSwap(tat, next) {
-			return max(wait, 0), true
+		if c.CompareAndSwap(tat, end) {
+			return end, max(wait, 0), true
 		}
 	}
 }
 
-// refund gives back one token taken from c.
-func (g *gcra) refund(c *atomic.Int64) { c.Add(-g.inc) }
+// refund gives back the token of a take that left the word at end, if no
+// take came after it, and reports whether it did. Like x/time/rate's
+// Reservation.Cancel, it gives nothing back when a later take was counted
+// behind this one: that take's wait was fixed from the word, so moving the
+// word back would let a newcomer in at the same time as it (and a token
+// given back to a bucket that has refilled since would overfill it). The
+// token then stays spent, which can only make the limit stricter. A word
+// equal to end means no later take is outstanding: each take moves the
+// word past end, and the refund of a later one leaves it no lower than the
+// word that take found.
+func (g *gcra) refund(c *atomic.Int64, end int64) bool {
+	return c.CompareAndSwap(end, end-g.inc)
+}
 
 // wait returns the units until the bucket in c has a token, 0 when it has
 // one now.
@@ -123,25 +135,33 @@ const stride = 8
 
 // takeAll takes a token from every limit's bucket (cells[i*step] for limit
 // i), or from none. budget is how long, in ns, the caller may wait for the
-// tokens. It returns the wait in ns, or ok false and the honest retry-after
-// in ns: once that has passed, every limit has a token, unless someone else
-// took it meanwhile.
-func takeAll(gs []gcra, cells []atomic.Int64, step int, nowNs, budget int64) (waitNs int64, ok bool) {
+// tokens. It looks at the buckets of limits 1 and up before taking from
+// any, so a call that a limit rejects takes nothing and has nothing to give
+// back (a token given back can be lost, see refund): only a bucket emptied
+// by another call between the look and the take makes it give back what it
+// took. ends, len(gs) long, receives each bucket's word after the take,
+// for refundAll. It returns the wait in ns, or ok false and the honest
+// retry-after in ns: once that has passed, every limit has a token, unless
+// someone else took it meanwhile.
+func takeAll(gs []gcra, cells []atomic.Int64, step int, nowNs, budget int64, ends []int64) (waitNs int64, ok bool) {
+	// Look at the buckets whose rejection would make it give tokens back
+	// (limit 0 rejects before anything is taken). The takes below read the
+	// words afresh: a longer span from load to swap fails more often under
+	// contention.
+	for i := 1; i < len(gs); i++ {
+		g := &gs[i]
+		if now := g.units(nowNs); g.wait(&cells[i*step], now) > g.units(budget) {
+			return retryAfter(gs, cells, step, nowNs), false
+		}
+	}
 	for i := range gs {
 		g := &gs[i]
-		w, ok := g.reserve(&cells[i*step], g.units(nowNs), g.units(budget))
+		end, w, ok := g.reserve(&cells[i*step], g.units(nowNs), g.units(budget))
 		if !ok {
-			for j := range i {
-				gs[j].refund(&cells[j*step])
-			}
-			retry := g.ns(w)
-			for j := range gs {
-				if j != i {
-					retry = max(retry, gs[j].ns(gs[j].wait(&cells[j*step], gs[j].units(nowNs))))
-				}
-			}
-			return retry, false
+			refundAll(gs[:i], cells, step, ends[:i])
+			return retryAfter(gs, cells, step, nowNs), false
 		}
+		ends[i] = end
 		if w > 0 {
 			waitNs = max(waitNs, g.ns(w))
 		}
@@ -149,10 +169,22 @@ func takeAll(gs []gcra, cells []atomic.Int64, step int, nowNs, budget int64) (wa
 	return waitNs, true
 }
 
-// refundAll gives back the tokens a successful takeAll took.
-func refundAll(gs []gcra, cells []atomic.Int64, step int) {
+// retryAfter returns how long, in ns, until every limit's bucket has a
+// token.
+func retryAfter(gs []gcra, cells []atomic.Int64, step int, nowNs int64) int64 {
+	retry := int64(0)
 	for i := range gs {
-		gs[i].refund(&cells[i*step])
+		g := &gs[i]
+		retry = max(retry, g.ns(g.wait(&cells[i*step], g.units(nowNs))))
+	}
+	return retry
+}
+
+// refundAll gives back, as refund does, the tokens takeAll took, leaving
+// the words in ends.
+func refundAll(gs []gcra, cells []atomic.Int64, step int, ends []int64) {
+	for i := range gs {
+		gs[i].refund(&cells[i*step], ends[i])
 	}
 }
 

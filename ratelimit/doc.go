@@ -6,10 +6,9 @@
 //
 // A [Limit] is a bucket that holds at most BurstSize tokens, starts full and
 // gains ReplenishRate tokens every Window, continuously. A call takes one
-// token from every limit in Options.Limits or from none: when a later limit
-// has no token, those taken from the earlier ones are given back. So
-// several limits at once (100 a second and 1000 a minute) all hold, and the
-// tightest one decides. Tokens are spent when the call is admitted;
+// token from every limit in Options.Limits or from none: a call that one
+// limit rejects takes no token from the others. So several limits at once
+// (100 a second and 1000 a minute) all hold, and the tightest one decides. Tokens are spent when the call is admitted;
 // Release, and the call's outcome, give nothing back.
 //
 // With Wait, a call that finds no token takes one ahead of time if it will
@@ -17,6 +16,11 @@
 // waits for it; otherwise it is rejected at once, without waiting in vain.
 // In memory, waiting calls are served in the order they arrive; with a
 // Store, a waiting call asks the store again once its RetryAfter has passed.
+// A waiting call whose context ends gives its token back only if no later
+// call has taken one behind it, as x/time/rate's Reservation.Cancel does:
+// the later call's wait is already fixed, and the token given back would
+// admit a newcomer at the same moment as it. The token then stays spent,
+// which keeps the bound below.
 //
 // The Scope says whose calls share a bucket: Global (one bucket, shared
 // through a Store by every process), PerIdentity (a bucket per user or
@@ -56,8 +60,9 @@
 // # Failure
 //
 // A rejection is a [*whizbang.RateLimitedError], which matches
-// [whizbang.ErrRateLimited] and carries RetryAfter, which retry policies
-// honour. An observer set in Options gets a Rejected event for each one.
+// [whizbang.ErrRateLimited] and carries RetryAfter: a retry policy outside
+// retries it only when RetryAfter fits within its MaxDelay and the call's
+// deadline. An observer set in Options gets a Rejected event for each one.
 //
 // With a [BucketStore] (Options.Store: any [state.BucketStore], such as
 // [state.Memory], Redis, PostgreSQL or SQLite), Global and PerIdentity

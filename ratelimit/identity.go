@@ -51,14 +51,14 @@ func (ids *identities) shard(id string) *shard {
 	return &ids.shards[maphash.String(ids.seed, id)%shards]
 }
 
-// take takes a token from every limit of id's bucket, as takeAll. It
-// returns the bucket (for a refund) when it took the tokens.
-func (ids *identities) take(gs []gcra, id string, nowNs, budget int64) (cells []atomic.Int64, waitNs int64, ok bool) {
+// take takes a token from every limit of id's bucket, as takeAll (ends as
+// there). It returns the bucket (for a refund) when it took the tokens.
+func (ids *identities) take(gs []gcra, id string, nowNs, budget int64, ends []int64) (cells []atomic.Int64, waitNs int64, ok bool) {
 	sh := ids.shard(id)
 	sh.mu.RLock()
 	cells, found := sh.m[id]
 	if found {
-		waitNs, ok = takeAll(gs, cells, 1, nowNs, budget)
+		waitNs, ok = takeAll(gs, cells, 1, nowNs, budget, ends)
 		sh.mu.RUnlock()
 		return cells, waitNs, ok
 	}
@@ -73,7 +73,7 @@ func (ids *identities) take(gs []gcra, id string, nowNs, budget int64) (cells []
 		cells = make([]atomic.Int64, len(gs))
 		sh.m[id] = cells
 	}
-	waitNs, ok = takeAll(gs, cells, 1, nowNs, budget)
+	waitNs, ok = takeAll(gs, cells, 1, nowNs, budget, ends)
 	sh.mu.Unlock()
 	return cells, waitNs, ok
 }

@@ -70,7 +70,7 @@ func TestBucketIsATokenBucket(t *testing.T) {
 			if want {
 				level -= g.inc
 			}
-			_, got := takeAll(gs, cells, 1, nowNs, 0)
+			_, got := takeAll(gs, cells, 1, nowNs, 0, make([]int64, 1))
 			if got != want {
 				t.Fatalf("%+v call %d at %dns: bucket admits %v, token bucket %v", l, i, nowNs, got, want)
 			}

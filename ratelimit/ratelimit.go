@@ -54,8 +54,8 @@ type Options struct {
 	// nil, which costs nothing.
 	Observer whizbang.Observer
 	// Limits are the token buckets a call must get a token from, every one
-	// of them. When a later limit rejects a call, the tokens it took from
-	// the earlier ones are given back. At least one is required.
+	// of them, or from none: a call one limit rejects takes no token from
+	// the others. At least one is required.
 	Limits []Limit
 	// Wait makes a call that finds no token wait for one, up to MaxWait and
 	// the context's deadline, instead of being rejected at once. Default:
@@ -95,9 +95,17 @@ type Options struct {
 	StoreBackoff time.Duration
 }
 
+// ErrNotInitialized is the error with which a [Limiter] that was not made
+// by [New] refuses every call.
+var ErrNotInitialized = errors.New("ratelimit: Limiter not made by New (its zero value is not usable)")
+
 // Limiter is a token-bucket rate limit. It implements [whizbang.Gate]: a
 // call takes a token on Acquire; Release does nothing, as tokens are not
 // given back after a call. It is safe for concurrent use.
+//
+// Make a Limiter with [New] or [MustNew]. The zero value, which has no
+// limit, is not usable: it refuses every call with [ErrNotInitialized]
+// (it never admits a call unchecked), and reports an empty bucket.
 type Limiter struct {
 	whizbang.Info
 
@@ -232,8 +240,10 @@ func (l *Limiter) Wrap(inner ...whizbang.Policy) *whizbang.PolicyWrap {
 // Acquire takes a token from every limit for the call, or returns a
 // [*whizbang.RateLimitedError] (which matches [whizbang.ErrRateLimited])
 // telling when a call can succeed. With Wait it first waits for the tokens
-// as long as it may; if ctx ends meanwhile it gives them back and returns
-// ctx's error.
+// as long as it may; if ctx ends meanwhile it returns ctx's error and gives
+// back each token no later call was counted behind (a token another call
+// waits behind stays spent, so the limit is never exceeded; see the
+// package documentation).
 func (l *Limiter) Acquire(ctx context.Context, ex *whizbang.Execution) (whizbang.Permit, error) {
 	if l.fast {
 		g, c := &l.g0, l.cell0
@@ -256,6 +266,9 @@ func (l *Limiter) Acquire(ctx context.Context, ex *whizbang.Execution) (whizbang
 func (l *Limiter) Release(context.Context, *whizbang.Execution, whizbang.Permit, error) {}
 
 func (l *Limiter) acquire(ctx context.Context, ex *whizbang.Execution) error {
+	if l.gs == nil {
+		return ErrNotInitialized
+	}
 	id := ""
 	if l.scope == PerIdentity {
 		id = l.identity(ctx, ex)
@@ -296,14 +309,23 @@ func (l *Limiter) budget(ctx context.Context) int64 {
 func (l *Limiter) acquireLocal(ctx context.Context, ex *whizbang.Execution, id string) error {
 	budget := l.budget(ctx)
 	nowNs := int64(time.Since(l.epoch))
+	// ends gets each bucket's word after the take, for a refund: on the
+	// stack for up to len(buf) limits.
+	var buf [8]int64
+	ends := buf[:0]
+	if n := len(l.gs); n <= len(buf) {
+		ends = buf[:n]
+	} else {
+		ends = make([]int64, n)
+	}
 	cells, step := l.global, stride
 	var waitNs int64
 	var ok bool
 	if l.ids != nil {
 		step = 1
-		cells, waitNs, ok = l.ids.take(l.gs, id, nowNs, budget)
+		cells, waitNs, ok = l.ids.take(l.gs, id, nowNs, budget, ends)
 	} else {
-		waitNs, ok = takeAll(l.gs, cells, step, nowNs, budget)
+		waitNs, ok = takeAll(l.gs, cells, step, nowNs, budget, ends)
 	}
 	if !ok {
 		return l.reject(ctx, ex, waitNs)
@@ -317,7 +339,7 @@ func (l *Limiter) acquireLocal(ctx context.Context, ex *whizbang.Execution, id s
 		return nil
 	case <-ctx.Done():
 		t.Stop()
-		refundAll(l.gs, cells, step)
+		refundAll(l.gs, cells, step, ends)
 		return ctx.Err()
 	}
 }
@@ -412,6 +434,9 @@ func (l *Limiter) emitRejected(ex *whizbang.Execution, err error) {
 // reported on the last call, without asking it again. For PerIdentity, see
 // [Limiter.TokensFor].
 func (l *Limiter) Tokens() float64 {
+	if l.gs == nil {
+		return 0 // a zero value, which refuses every call
+	}
 	if l.store != nil && l.scope == Global {
 		return math.Float64frombits(l.level.Load())
 	}
@@ -434,7 +459,10 @@ func (l *Limiter) TokensFor(identity string) float64 {
 // (full bucket) and 1 (empty). A PerIdentity limiter, which has no single
 // bucket, reports 0.
 func (l *Limiter) Utilization() float64 {
-	if l.scope == PerIdentity {
+	switch {
+	case l.gs == nil:
+		return 1 // a zero value, which refuses every call
+	case l.scope == PerIdentity:
 		return 0
 	}
 	return min(max(1-l.Tokens()/l.g0.size, 0), 1)

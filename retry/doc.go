@@ -7,15 +7,34 @@
 //
 // # Behaviour
 //
-// A call runs at most 1+MaxRetries times. After each failed attempt the
-// retry decides whether to go on: it stops when the caller's context is
-// done, when the attempts are used up, or when ShouldRetry rejects the error
-// (by default context.Canceled and context.DeadlineExceeded are not retried,
-// but a per-try [whizbang.ErrTimeout] is). The delay comes from the backoff;
-// when the error carries a retry-after hint ([whizbang.RetryAfter]), the
-// retry waits at least that long. When the context's deadline would pass
-// before the delay ends, the retry gives up at once instead of sleeping into
-// the deadline. Cancelling the context during a delay ends the wait at once.
+// A call runs at most 1+MaxRetries times ([NoRetries]: once). After each
+// failed attempt the retry decides whether to go on: it stops when the
+// caller's context is done, when the attempts are used up, when the error
+// is a rejection that fails fast (below), or when ShouldRetry rejects the
+// error (by default context.Canceled and context.DeadlineExceeded are not
+// retried, but a per-try [whizbang.ErrTimeout] is). The delay comes from
+// the backoff, capped by MaxDelay. When the error carries a retry-after
+// hint ([whizbang.RetryAfter], such as a downstream's HTTP 429), the retry
+// waits at least that long, but no longer than MaxDelay (without MaxDelay,
+// no longer than the backoff says) unless UncappedRetryAfter is set. When
+// the context's deadline would pass before the delay ends, the retry gives
+// up at once instead of sleeping into the deadline. Cancelling the context
+// during a delay ends the wait at once.
+//
+// The rejections of whizbang's own policies inside the retry fail fast, so
+// that a fallback outside it answers at once, and a retry never waits out
+// a circuit's break:
+//
+//   - an open, half-open or isolated circuit ([whizbang.ErrBrokenCircuit],
+//     [whizbang.ErrIsolatedCircuit]) and a full bulkhead
+//     ([whizbang.ErrBulkheadFull]) are returned at once, whatever
+//     ShouldRetry says;
+//   - a rate limit's rejection ([whizbang.ErrRateLimited]) is retried only
+//     when ShouldRetry accepts it and its RetryAfter fits: no longer than
+//     MaxDelay (without MaxDelay, than the backoff's delay) and ending
+//     before the context's deadline. Otherwise it is returned at once.
+//
+// Set RetryRejections to retry them like any other error.
 //
 // [NewWithResult] builds a retry that also treats some results as failures.
 // Inside the call, [whizbang.Execution.Attempt] tells which attempt is

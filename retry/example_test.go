@@ -59,11 +59,33 @@ func ExampleRetry_Next() {
 	// give up after attempt 6
 }
 
-// A rate-limited error carries a retry-after hint, which the retry waits for
-// even when its own backoff is shorter.
+// An error carrying a retry-after hint (a downstream's HTTP 429, say) makes
+// the retry wait for it rather than for its own shorter backoff, up to
+// MaxDelay.
 func Example_retryAfter() {
-	p := retry.MustNew(retry.Options{Delay: time.Millisecond})
-	d, _ := p.Next(context.Background(), nil, 1, &whizbang.RateLimitedError{RetryAfter: 2 * time.Second}, false)
+	p := retry.MustNew(retry.Options{Delay: time.Millisecond, MaxDelay: 5 * time.Second})
+	d, _ := p.Next(context.Background(), nil, 1, &tooManyRequests{after: 2 * time.Second}, false)
 	fmt.Println(d)
-	// Output: 2s
+	d, _ = p.Next(context.Background(), nil, 1, &tooManyRequests{after: time.Hour}, false)
+	fmt.Println(d)
+	// Output:
+	// 2s
+	// 5s
+}
+
+// The rejections of whizbang's own policies inside the retry come back at
+// once: an open circuit is not waited out, and a rate limit is retried only
+// when its RetryAfter fits within MaxDelay (and the context's deadline).
+func Example_rejections() {
+	p := retry.MustNew(retry.Options{Delay: 100 * time.Millisecond, MaxDelay: time.Second})
+	_, again := p.Next(context.Background(), nil, 1, &whizbang.BrokenCircuitError{RetryAfter: 30 * time.Second}, false)
+	fmt.Println("open circuit:", again)
+	d, again := p.Next(context.Background(), nil, 1, &whizbang.RateLimitedError{RetryAfter: 300 * time.Millisecond}, false)
+	fmt.Println("rate limited for 300ms:", again, d)
+	_, again = p.Next(context.Background(), nil, 1, &whizbang.RateLimitedError{RetryAfter: time.Minute}, false)
+	fmt.Println("rate limited for a minute:", again)
+	// Output:
+	// open circuit: false
+	// rate limited for 300ms: true 300ms
+	// rate limited for a minute: false
 }

@@ -17,6 +17,12 @@ const Kind = "retry"
 // DefaultMaxRetries is the number of retries when Options.MaxRetries is 0.
 const DefaultMaxRetries = 3
 
+// NoRetries, as Options.MaxRetries, makes a retry that never runs the call
+// again: each call runs once and its outcome is returned as it is. (0 there
+// means [DefaultMaxRetries].) Use it to turn retries off while keeping the
+// policy in its wraps, with its key and its execution events.
+const NoRetries = -1
+
 // DefaultDelay is the base delay of the Linear, Exponential and
 // DecorrelatedJitter backoffs when Options.Delay is 0. Constant retries at
 // once by default.
@@ -69,7 +75,8 @@ func (b Backoff) String() string {
 }
 
 // Options configure a [Retry]. The zero value retries every error but a
-// context's up to 3 times, at once.
+// context's up to 3 times, at once, and returns the rejections of
+// whizbang's own policies at once (see RetryRejections).
 type Options struct {
 	// Key names the policy in executions, events and metrics. Default "".
 	Key string
@@ -78,8 +85,9 @@ type Options struct {
 	Observer whizbang.Observer
 
 	// MaxRetries is how many times the call is run again after the first
-	// attempt fails, so a call runs at most 1+MaxRetries times. Must be 0
-	// or more; 0 means the default, 3.
+	// attempt fails, so a call runs at most 1+MaxRetries times. 0 means the
+	// default, [DefaultMaxRetries] (3); [NoRetries] (-1) means none, the
+	// call runs once. Other negative values are invalid.
 	MaxRetries int
 	// Backoff shapes the delays between attempts. Default Constant.
 	Backoff Backoff
@@ -87,9 +95,13 @@ type Options struct {
 	// Constant (retry at once), [DefaultDelay] (100 ms) with the other
 	// backoffs.
 	Delay time.Duration
-	// MaxDelay caps every backoff delay, after jitter. Must be 0 or more;
-	// 0 means no cap (delays saturate near 292 years instead of
-	// overflowing). A retry-after hint is not capped; see IgnoreRetryAfter.
+	// MaxDelay caps every delay: the backoff's, after jitter, and one a
+	// retry-after hint lengthens (see IgnoreRetryAfter). It is also the
+	// longest RetryAfter of a rate limit's rejection that the retry waits
+	// for (see RetryRejections). Must be 0 or more. 0 means no cap on the
+	// backoff (delays saturate near 292 years instead of overflowing) and
+	// no lengthening by hints: without MaxDelay, the retry never waits
+	// longer than its backoff says, unless UncappedRetryAfter is set.
 	MaxDelay time.Duration
 	// Factor is the growth factor of the Exponential backoff. Must be 1 or
 	// more; 0 means the default, 2. Other backoffs ignore it.
@@ -100,18 +112,51 @@ type Options struct {
 	// jitter.
 	Jitter float64
 	// ShouldRetry reports whether an error is worth another attempt.
-	// Default: every error except context.Canceled and
-	// context.DeadlineExceeded; a [whizbang.ErrTimeout] from a timeout
+	// Default: [DefaultShouldRetry], every error except context.Canceled
+	// and context.DeadlineExceeded; a [whizbang.ErrTimeout] from a timeout
 	// policy inside the retry (a per-try timeout) is retried although it
-	// also matches context.DeadlineExceeded. Results are not passed here;
-	// see [NewWithResult].
+	// also matches context.DeadlineExceeded. An open circuit or a full
+	// bulkhead is never passed here unless RetryRejections is set: a
+	// ShouldRetry that accepts every error still fails fast on them.
+	// Results are not passed here; see [NewWithResult].
 	ShouldRetry func(error) bool
-	// IgnoreRetryAfter turns off retry-after hints. By default (false), when
-	// the error carries a hint ([whizbang.RetryAfter], such as a
-	// [*whizbang.RateLimitedError] or an HTTP 429 error implementing
-	// [whizbang.RetryAfterHinter]), the retry waits at least the hint, even
-	// beyond MaxDelay.
+	// RetryRejections retries the rejections of whizbang's own policies
+	// inside the retry like any other error: ShouldRetry decides, and
+	// their retry-after hints count as any other (an open circuit's hint is
+	// the rest of its break), up to MaxDelay unless UncappedRetryAfter.
+	//
+	// Default false: a rejection fails fast, so that a fallback outside
+	// the retry answers at once. An open, half-open or isolated circuit
+	// ([whizbang.ErrBrokenCircuit], [whizbang.ErrIsolatedCircuit]) and a
+	// full bulkhead ([whizbang.ErrBulkheadFull]) are returned at once,
+	// without asking ShouldRetry. A rate limit's rejection
+	// ([whizbang.ErrRateLimited]) is retried only when ShouldRetry accepts
+	// it and its RetryAfter fits: no longer than MaxDelay (without
+	// MaxDelay, than the backoff's delay for that attempt; any length with
+	// UncappedRetryAfter) and ending before the context's deadline. The
+	// retry then waits for the RetryAfter or the backoff, whichever is
+	// longer (the backoff alone with IgnoreRetryAfter). A rate-limited
+	// error that carries no RetryAfter (a fail-closed limiter whose store
+	// is down) is returned at once.
+	RetryRejections bool
+	// IgnoreRetryAfter turns off retry-after hints: delays are the
+	// backoff's alone. By default (false), when the error carries a hint
+	// ([whizbang.RetryAfter]: an HTTP 429 error implementing
+	// [whizbang.RetryAfterHinter], a [*whizbang.RateLimitedError]), the
+	// retry waits at least the hint, up to MaxDelay; see
+	// UncappedRetryAfter. It does not make a rate limit's rejection whose
+	// RetryAfter does not fit retriable; see RetryRejections.
 	IgnoreRetryAfter bool
+	// UncappedRetryAfter lets a retry-after hint lengthen a delay past
+	// MaxDelay (without MaxDelay, past the backoff's delay): the retry
+	// waits for the whole hint, however long, unless the context's
+	// deadline comes first, when it gives up at once. Default false: a
+	// hint is waited for up to MaxDelay only (without MaxDelay, up to the
+	// backoff's delay), and a rate limit's rejection whose RetryAfter is
+	// longer is returned at once. Set it for a
+	// downstream whose Retry-After must be honoured in full by callers
+	// that can wait that long.
+	UncappedRetryAfter bool
 	// Rand returns uniform random numbers in [0, 1) for jitter. It must be
 	// safe for concurrent use. Default: math/rand/v2's Float64. Set it to
 	// make jittered delays deterministic in tests.
@@ -136,7 +181,9 @@ type schedule struct {
 	factor      float64
 	jitter      float64
 	shouldRetry func(error) bool
-	retryAfter  bool
+	rejections  bool // RetryRejections
+	retryAfter  bool // !IgnoreRetryAfter
+	uncapped    bool // UncappedRetryAfter
 	rand        func() float64
 }
 
@@ -166,8 +213,8 @@ func invalid(field string, value any, reason string) error {
 
 func newSchedule(o Options) (schedule, error) {
 	switch {
-	case o.MaxRetries < 0:
-		return schedule{}, invalid("MaxRetries", o.MaxRetries, "must be 0 (default 3) or more")
+	case o.MaxRetries < NoRetries:
+		return schedule{}, invalid("MaxRetries", o.MaxRetries, "must be NoRetries (-1), 0 (default 3) or more")
 	case o.Backoff > DecorrelatedJitter:
 		return schedule{}, invalid("Backoff", o.Backoff, "must be Constant, Linear, Exponential or DecorrelatedJitter")
 	case o.Delay < 0:
@@ -187,11 +234,16 @@ func newSchedule(o Options) (schedule, error) {
 		factor:      o.Factor,
 		jitter:      o.Jitter,
 		shouldRetry: o.ShouldRetry,
+		rejections:  o.RetryRejections,
 		retryAfter:  !o.IgnoreRetryAfter,
+		uncapped:    o.UncappedRetryAfter,
 		rand:        o.Rand,
 	}
-	if s.maxRetries == 0 {
+	switch o.MaxRetries {
+	case 0:
 		s.maxRetries = DefaultMaxRetries
+	case NoRetries:
+		s.maxRetries = 0
 	}
 	if s.delay == 0 && s.backoff != Constant {
 		s.delay = DefaultDelay
@@ -210,7 +262,9 @@ func newSchedule(o Options) (schedule, error) {
 
 // DefaultShouldRetry is the default Options.ShouldRetry: it retries every
 // error except context.Canceled and context.DeadlineExceeded, but retries a
-// [whizbang.ErrTimeout] (a per-try timeout inside the retry).
+// [whizbang.ErrTimeout] (a per-try timeout inside the retry). The
+// rejections of whizbang's policies are sorted out before it is asked; see
+// Options.RetryRejections.
 func DefaultShouldRetry(err error) bool {
 	if errors.Is(err, whizbang.ErrTimeout) {
 		return true
@@ -219,10 +273,11 @@ func DefaultShouldRetry(err error) bool {
 }
 
 // Next implements [whizbang.Repeater]. It returns false when ctx is done,
-// when attempt was the last one allowed, when ShouldRetry rejects err, or
-// when ctx's deadline comes before the delay ends (the next attempt could
-// not start, so the caller gets the last error at once). Otherwise it
-// returns the delay before the next attempt and emits RetryScheduled.
+// when attempt was the last one allowed, when err is a rejection that fails
+// fast (see Options.RetryRejections), when ShouldRetry rejects err, or when
+// ctx's deadline comes before the delay ends (the next attempt could not
+// start, so the caller gets the last error at once). Otherwise it returns
+// the delay before the next attempt and emits RetryScheduled.
 // handledResult is ignored: a plain Retry handles no results.
 func (p *Retry) Next(ctx context.Context, ex *whizbang.Execution, attempt int, err error, handledResult bool) (time.Duration, bool) {
 	return p.s.next(ctx, &p.Info, ex, attempt, err)
@@ -240,17 +295,42 @@ func (s *schedule) next(ctx context.Context, info *whizbang.Info, ex *whizbang.E
 	if attempt > s.maxRetries || ctx.Err() != nil {
 		return 0, false
 	}
-	if err != nil && !s.shouldRetry(err) {
-		return 0, false
-	}
-	d := s.backoffDelay(attempt)
-	if err != nil && s.retryAfter {
-		if hint, ok := whizbang.RetryAfter(err); ok && hint > d {
-			d = hint
+	rateLimited := false
+	if err != nil {
+		if !s.rejections {
+			if errors.Is(err, whizbang.ErrBrokenCircuit) || errors.Is(err, whizbang.ErrIsolatedCircuit) || errors.Is(err, whizbang.ErrBulkheadFull) {
+				return 0, false // our own rejection: fail fast
+			}
+			rateLimited = errors.Is(err, whizbang.ErrRateLimited)
+		}
+		if !s.shouldRetry(err) {
+			return 0, false
 		}
 	}
-	if d > 0 {
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+	d := s.backoffDelay(attempt)
+	wait := d // what the next attempt needs before it can start
+	if err != nil && (s.retryAfter || rateLimited) {
+		hint, ok := whizbang.RetryAfter(err)
+		switch {
+		case rateLimited && !ok:
+			return 0, false // no telling when the rejection will end
+		case ok && hint > d:
+			limit := s.hintLimit(d)
+			switch {
+			case hint <= limit:
+				wait = hint
+				if s.retryAfter {
+					d = hint
+				}
+			case rateLimited:
+				return 0, false // the limit will not let it through in time
+			default:
+				d, wait = limit, limit
+			}
+		}
+	}
+	if wait > 0 {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
 			return 0, false
 		}
 	}
@@ -258,6 +338,19 @@ func (s *schedule) next(ctx context.Context, info *whizbang.Info, ex *whizbang.E
 		info.Emit(whizbang.Event{Type: whizbang.RetryScheduled, Execution: ex, Attempt: attempt, Delay: d, Err: err})
 	}
 	return d, true
+}
+
+// hintLimit is the longest a retry-after hint may make the retry wait, when
+// the backoff's delay is backoff.
+func (s *schedule) hintLimit(backoff time.Duration) time.Duration {
+	switch {
+	case s.uncapped:
+		return math.MaxInt64
+	case s.maxDelay > 0:
+		return s.maxDelay
+	default:
+		return backoff
+	}
 }
 
 // maxDuration is the longest delay, as a float64 a little below

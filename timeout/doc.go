@@ -18,7 +18,11 @@
 // context. Go cannot kill a goroutine: the callee keeps running until it
 // returns by itself, then its goroutine ends and its result is dropped. Use
 // pessimistic mode for callees that do not honour their context, and make
-// sure they do return eventually.
+// sure they do return eventually. The callee works on a copy of the call's
+// [whizbang.Execution], copied back when it returns in time. A panic in the
+// callee reaches the caller while it waits; one that comes after the caller
+// has timed out is written, with its stack, to the standard logger and
+// dropped.
 //
 // A parent context that ends sooner wins: when the caller's deadline comes
 // before the timeout's, the call runs with the caller's context alone, and

@@ -219,8 +219,13 @@ func newDemoPolicies(t *tally, rate int, store state.Store) demoPolicies {
 	wrap := whizbang.Wrap(orPlaceholder, retries, breaker, bulk, limiter, perTry).WithKey("inventory").WithObserver(m)
 	m.Register(wrap)
 	h := health.New(health.Options{})
-	h.AddBreaker(breaker.Key, breaker, health.BreakerOptions{OpenStatus: health.Degraded}) // the fallback covers it
-	h.AddRateLimit(limiter.Key, limiter, health.RateLimitThresholds{})
+	// Constant options and distinct names: these cannot fail.
+	if err := h.AddBreaker(breaker.Key, breaker, health.BreakerOptions{OpenStatus: health.Degraded}); err != nil { // the fallback covers it
+		panic(err)
+	}
+	if err := h.AddRateLimit(limiter.Key, limiter, health.RateLimitThresholds{}); err != nil {
+		panic(err)
+	}
 	ps := demoPolicies{retryKey: retries.Key, timeoutKey: perTry.Key, wrap: wrap, fallback: orPlaceholder, breaker: breaker, limiter: limiter, bulk: bulk, metrics: m, health: h}
 	ps.call = func(ctx context.Context, fn func(context.Context) (string, error)) (string, error) {
 		return whizbang.Execute(ctx, wrap, fn)

@@ -25,9 +25,13 @@ import (
 	"github.com/whizbang-go/whizbang/config"
 )
 
+// ErrNoClient is returned by Load and Watch of a Source whose Client is nil.
+var ErrNoClient = errors.New("consulsource: Source.Client is nil")
+
 // Source reads the policy document from Consul KV.
 type Source struct {
-	// Client is the Consul client; the caller owns it.
+	// Client is the Consul client; the caller owns it. Required: Load and
+	// Watch return ErrNoClient without it.
 	Client *api.Client
 	// Key is the key holding the document, or the prefix with Prefix.
 	Key string
@@ -49,7 +53,9 @@ func (s *Source) Name() string {
 	return "consul " + s.Key
 }
 
-// Load implements config.Source. A missing key is an empty document.
+// Load implements config.Source. A missing key is an empty document. A
+// document that is not a JSON object, or repeats a key, is a
+// *config.Error; a Source without a Client returns ErrNoClient.
 func (s *Source) Load(ctx context.Context) (config.Tree, error) {
 	t, _, err := s.read(ctx, 0)
 	return t, err
@@ -58,6 +64,9 @@ func (s *Source) Load(ctx context.Context) (config.Tree, error) {
 // read runs one (blocking, when index > 0) query and returns the tree and
 // the index.
 func (s *Source) read(ctx context.Context, index uint64) (config.Tree, uint64, error) {
+	if s.Client == nil {
+		return nil, 0, ErrNoClient
+	}
 	q := (&api.QueryOptions{WaitIndex: index, WaitTime: s.wait()}).WithContext(ctx)
 	var pairs api.KVPairs
 	var meta *api.QueryMeta
@@ -81,7 +90,7 @@ func (s *Source) read(ctx context.Context, index uint64) (config.Tree, uint64, e
 		}
 		t, err := config.ParseTree(p.Value)
 		if err != nil {
-			return nil, meta.LastIndex, &config.Error{Source: s.Name(), Path: p.Key, Reason: "not a JSON object: " + err.Error(), Err: err}
+			return nil, meta.LastIndex, s.parseError(p.Key, err)
 		}
 		trees = append(trees, t)
 	}
@@ -95,8 +104,12 @@ func (s *Source) wait() time.Duration {
 	return 5 * time.Minute
 }
 
-// Watch implements config.Watcher.
+// Watch implements config.Watcher. It returns ErrNoClient at once if
+// Client is nil, and otherwise only when ctx ends.
 func (s *Source) Watch(ctx context.Context, changed func()) error {
+	if s.Client == nil {
+		return ErrNoClient
+	}
 	base := s.Backoff
 	if base <= 0 {
 		base = 100 * time.Millisecond
@@ -142,3 +155,18 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 var _ config.Watcher = (*Source)(nil)
 
 var errNoIndex = errors.New("consulsource: the response carries no X-Consul-Index")
+
+// parseError is the error of a document ParseTree rejected: a repeated key
+// keeps its field path (and names the key of the document in Prefix mode);
+// a document that is not a JSON object is named by its key.
+func (s *Source) parseError(key string, err error) error {
+	var e *config.Error
+	if errors.As(err, &e) {
+		e.Source = s.Name()
+		if s.Prefix {
+			e.Reason += " (in key " + key + ")"
+		}
+		return e
+	}
+	return &config.Error{Source: s.Name(), Path: key, Reason: "not a JSON object: " + err.Error(), Err: err}
+}

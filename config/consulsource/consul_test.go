@@ -239,3 +239,56 @@ func TestConsulPrefixInvalidDocumentAndRestore(t *testing.T) {
 		}
 	}
 }
+
+// A Source without a client is an error, not a panic (a panic in Watch
+// would end the program: it runs in the loader's goroutine).
+func TestNilClientIsAnError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	src := &Source{Key: "wb/policies"}
+	for _, c := range []struct {
+		name string
+		f    func() error
+	}{
+		{"Load", func() error { _, err := src.Load(ctx); return err }},
+		{"Watch", func() error { return src.Watch(ctx, func() {}) }},
+		{"config.Watch", func() error {
+			l, err := config.Watch(ctx, config.NewRegistry(config.RegistryOptions{}), config.LoaderOptions{}, src)
+			if err == nil {
+				l.Close()
+			}
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("panicked: %v", p)
+				}
+			}()
+			if err := c.f(); !errors.Is(err, ErrNoClient) || ctx.Err() != nil {
+				t.Fatalf("got %v (context: %v), want ErrNoClient at once", err, ctx.Err())
+			}
+		})
+	}
+}
+
+// A document that repeats a key is rejected with the key's path.
+func TestConsulRepeatedKeyIsRejected(t *testing.T) {
+	f := newFakeKV()
+	f.put("wb/a", `{"policies": {"A": {"retry": {"attempts": 2}}}}`)
+	f.put("wb/b", `{"policies": {"A": {"retry": {"attempts": 2, "attempts": 1000}}}}`)
+	for _, src := range []*Source{
+		{Client: newClient(t, f), Key: "wb/b"},
+		{Client: newClient(t, f), Key: "wb/", Prefix: true},
+	} {
+		_, err := src.Load(context.Background())
+		var e *config.Error
+		if !errors.As(err, &e) || e.Source != src.Name() || e.Path != "policies.A.retry.attempts" || !strings.Contains(e.Reason, "duplicate key") {
+			t.Fatalf("%s: got %v, want a duplicate key at policies.A.retry.attempts", src.Name(), err)
+		}
+		if src.Prefix && !strings.Contains(e.Reason, "wb/b") {
+			t.Errorf("%s: %q does not name the key wb/b", src.Name(), e.Reason)
+		}
+	}
+}

@@ -11,7 +11,7 @@ package etcdsource
 
 import (
 	"context"
-
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +20,13 @@ import (
 	"github.com/whizbang-go/whizbang/config"
 )
 
+// ErrNoClient is returned by Load and Watch of a Source whose Client is nil.
+var ErrNoClient = errors.New("etcdsource: Source.Client is nil")
+
 // Source reads the policy document from etcd.
 type Source struct {
-	// Client is the etcd client; the caller owns it.
+	// Client is the etcd client; the caller owns it. Required: Load and
+	// Watch return ErrNoClient without it.
 	Client *clientv3.Client
 	// Key is the key holding the document, or the prefix with Prefix.
 	Key string
@@ -52,11 +56,16 @@ func (s *Source) opts() []clientv3.OpOption {
 	return nil
 }
 
-// Load implements config.Source. A missing key is an empty document.
+// Load implements config.Source. A missing key is an empty document. A
+// document that is not a JSON object, or repeats a key, is a
+// *config.Error; a Source without a Client returns ErrNoClient.
 func (s *Source) Load(ctx context.Context) (config.Tree, error) {
 	d := s.Timeout
 	if d <= 0 {
 		d = 5 * time.Second
+	}
+	if s.Client == nil {
+		return nil, ErrNoClient
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -69,15 +78,19 @@ func (s *Source) Load(ctx context.Context) (config.Tree, error) {
 	for _, kv := range resp.Kvs {
 		t, err := config.ParseTree(kv.Value)
 		if err != nil {
-			return nil, &config.Error{Source: s.Name(), Path: string(kv.Key), Reason: "not a JSON object: " + err.Error(), Err: err}
+			return nil, s.parseError(string(kv.Key), err)
 		}
 		trees = append(trees, t)
 	}
 	return config.Merge(nil, trees...), nil
 }
 
-// Watch implements config.Watcher.
+// Watch implements config.Watcher. It returns ErrNoClient at once if
+// Client is nil, and otherwise only when ctx ends.
 func (s *Source) Watch(ctx context.Context, changed func()) error {
+	if s.Client == nil {
+		return ErrNoClient
+	}
 	base := s.Backoff
 	if base <= 0 {
 		base = 100 * time.Millisecond
@@ -131,3 +144,18 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 }
 
 var _ config.Watcher = (*Source)(nil)
+
+// parseError is the error of a document ParseTree rejected: a repeated key
+// keeps its field path (and names the key of the document in Prefix mode);
+// a document that is not a JSON object is named by its key.
+func (s *Source) parseError(key string, err error) error {
+	var e *config.Error
+	if errors.As(err, &e) {
+		e.Source = s.Name()
+		if s.Prefix {
+			e.Reason += " (in key " + key + ")"
+		}
+		return e
+	}
+	return &config.Error{Source: s.Name(), Path: key, Reason: "not a JSON object: " + err.Error(), Err: err}
+}

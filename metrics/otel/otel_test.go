@@ -46,7 +46,8 @@ func newSetup(t *testing.T) setup {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Unregister() })
-	rt := retry.MustNew(retry.Options{Key: "rt", Observer: c, MaxRetries: 2, Backoff: retry.Constant, IgnoreRetryAfter: true})
+	rt := retry.MustNew(retry.Options{Key: "rt", Observer: c, MaxRetries: 2, Backoff: retry.Constant, IgnoreRetryAfter: true,
+		RetryRejections: true}) // the retry counts include the open breaker's rejections
 	cb := circuitbreaker.MustNew(circuitbreaker.Options{Key: "cb", Observer: c, FailureThreshold: 1, BreakDuration: time.Hour})
 	bh := bulkhead.MustNew(bulkhead.Options{Key: "bh", Observer: c, MaxConcurrency: 3})
 	w := whizbang.Wrap(rt, cb, bh).WithKey("api").WithObserver(c)

@@ -36,7 +36,8 @@ func failing(context.Context) (int, error) { return 0, errors.New("down") }
 func exercised(t testing.TB) *metrics.Collector {
 	c := metrics.New(metrics.PerPolicyExecutions())
 	fb := fallback.MustNew(fallback.Options[int]{Key: "fb", Observer: c, Value: 7})
-	rt := retry.MustNew(retry.Options{Key: "rt", Observer: c, MaxRetries: 2, Backoff: retry.Constant, IgnoreRetryAfter: true})
+	rt := retry.MustNew(retry.Options{Key: "rt", Observer: c, MaxRetries: 2, Backoff: retry.Constant, IgnoreRetryAfter: true,
+		RetryRejections: true}) // the retry series count the open breaker's rejections too
 	cb := circuitbreaker.MustNew(circuitbreaker.Options{Key: "cb", Observer: c, FailureThreshold: 1, BreakDuration: time.Hour})
 	bh := bulkhead.MustNew(bulkhead.Options{Key: "bh", Observer: c, MaxConcurrency: 4})
 	rl := ratelimit.MustNew(ratelimit.Options{Key: "rl", Observer: c, Limits: []ratelimit.Limit{{TokenLimit: 1000, Window: time.Hour}}})
