@@ -1,11 +1,10 @@
 package bulkhead
 
 import (
-	"reflect"
 	"time"
-	"unsafe"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/internal/same"
 )
 
 // setLimits stores o's limits (defaults filled in).
@@ -40,7 +39,7 @@ func (b *Bulkhead) Reconfigure(o Options) error {
 	if o.Key != b.Key {
 		return &whizbang.OptionError{Kind: Kind, Field: "Key", Value: o.Key, Reason: "cannot be changed in place"}
 	}
-	if !same(o.Observer, b.Observer) {
+	if !same.Value(o.Observer, b.Observer) {
 		return &whizbang.OptionError{Kind: Kind, Field: "Observer", Value: o.Observer, Reason: "cannot be changed in place"}
 	}
 	if o.MaxConcurrency == 0 {
@@ -65,34 +64,3 @@ func (b *Bulkhead) Reconfigure(o Options) error {
 // QueueTimeout returns how long a queued call waits for a slot (0: until
 // its context ends).
 func (b *Bulkhead) QueueTimeout() time.Duration { return time.Duration(b.queueTimeout.Load()) }
-
-// same reports whether a and b are the same value of an interface: equal
-// by == when their dynamic type is comparable; for a function, such as a
-// whizbang.ObserverFunc, the very same function value (the same closure or
-// the same top-level function; == would panic); any other value that
-// cannot be compared counts as different.
-func same(a, b any) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	switch {
-	case va.Type() != vb.Type():
-		return false
-	case va.Comparable():
-		return a == b
-	case va.Kind() == reflect.Func:
-		return funcWord(va) == funcWord(vb)
-	}
-	return false
-}
-
-// funcWord returns the word a function value is made of: a pointer to the
-// closure it calls, shared by every copy of the value. (Value.Pointer
-// gives the code pointer instead, the same for every closure of one
-// function literal.)
-func funcWord(v reflect.Value) unsafe.Pointer {
-	p := reflect.New(v.Type())
-	p.Elem().Set(v)
-	return *(*unsafe.Pointer)(p.UnsafePointer())
-}

@@ -1,12 +1,11 @@
 package circuitbreaker
 
 import (
-	"reflect"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/whizbang-go/whizbang"
+	"github.com/whizbang-go/whizbang/internal/same"
 )
 
 // atomicDuration is a time.Duration read and written atomically.
@@ -57,7 +56,7 @@ func (b *Breaker) Reconfigure(o Options) error {
 	switch {
 	case o.Key != cur.Key:
 		return bad("Key", o.Key)
-	case !same(o.Observer, cur.Observer):
+	case !same.Value(o.Observer, cur.Observer):
 		return bad("Observer", o.Observer)
 	case next.Mode != cur.Mode:
 		return bad("Mode", o.Mode)
@@ -65,7 +64,7 @@ func (b *Breaker) Reconfigure(o Options) error {
 		return bad("SamplingDuration", o.SamplingDuration)
 	case next.FleetFailureThreshold != cur.FleetFailureThreshold:
 		return bad("FleetFailureThreshold", o.FleetFailureThreshold)
-	case !same(o.Store, cur.Store):
+	case !same.Value(o.Store, cur.Store):
 		return bad("Store", o.Store)
 	case o.Store != nil && stateKey != cur.StateKey:
 		return bad("StateKey", o.StateKey)
@@ -81,35 +80,4 @@ func (b *Breaker) Reconfigure(o Options) error {
 	cur.BreakDuration, cur.HalfOpenProbes, cur.ShouldHandle = next.BreakDuration, next.HalfOpenProbes, next.ShouldHandle
 	b.opts = cur
 	return nil
-}
-
-// same reports whether a and b are the same value of an interface (an
-// Observer, a Store): equal by == when their dynamic type is comparable; for
-// a function, such as a whizbang.ObserverFunc, the very same function value
-// (the same closure or the same top-level function; == would panic); any
-// other value that cannot be compared counts as different.
-func same(a, b any) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	switch {
-	case va.Type() != vb.Type():
-		return false
-	case va.Comparable():
-		return a == b
-	case va.Kind() == reflect.Func:
-		return funcWord(va) == funcWord(vb)
-	}
-	return false
-}
-
-// funcWord returns the word a function value is made of: a pointer to the
-// closure it calls, shared by every copy of the value. (Value.Pointer
-// gives the code pointer instead, the same for every closure of one
-// function literal.)
-func funcWord(v reflect.Value) unsafe.Pointer {
-	p := reflect.New(v.Type())
-	p.Elem().Set(v)
-	return *(*unsafe.Pointer)(p.UnsafePointer())
 }
