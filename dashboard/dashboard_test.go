@@ -119,6 +119,14 @@ func TestSnapshotShowsEveryKindOfPolicy(t *testing.T) {
 	r := dashtest.NewRig(t)
 	d := dashtest.NewDashboard(t, r, false, nil)
 	r.Traffic(20)
+	// Half the api limiter's 1000 tokens, taken faster than its refill of
+	// 1/ms (20 calls of traffic, which sleep, may take longer than the
+	// refill of their tokens on a loaded machine).
+	for range 500 {
+		if _, err := whizbang.Execute(context.Background(), r.Limiter, func(context.Context) (int, error) { return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s := snapshot(t, d)
 
 	if s.Status != "healthy" || s.Controls || s.RefreshMillis != 200 {
