@@ -235,17 +235,28 @@ func formatPath(path []any) string {
 func Parse(data []byte) (*Document, error) {
 	t, err := ParseTree(data)
 	if err != nil {
-		return nil, treeError(err)
+		return nil, TreeError("", "", false, err)
 	}
 	return Decode(t)
 }
 
-// treeError makes an error of ParseTree an *Error.
-func treeError(err error) *Error {
-	if e, ok := err.(*Error); ok {
-		return e
+// TreeError makes an error of [ParseTree] an *Error, for the document a
+// source read under key (a [Watcher] in another package calls it with its
+// Name): a repeated key keeps its field path, and names key when inKey (a
+// source of several documents); a document that is not a JSON object is
+// named by key. Empty source and key leave those fields unset.
+func TreeError(source, key string, inKey bool, err error) *Error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return &Error{Source: source, Path: key, Reason: "not a JSON object: " + err.Error(), Err: err}
 	}
-	return &Error{Reason: "not a JSON object: " + err.Error(), Err: err}
+	if source != "" {
+		e.Source = source
+	}
+	if inKey {
+		e.Reason += " (in key " + key + ")"
+	}
+	return e
 }
 
 // Decode decodes a Tree strictly into a Document. Field names match

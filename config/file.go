@@ -34,7 +34,7 @@ func (f *File) Load(ctx context.Context) (Tree, error) {
 	}
 	t, err := ParseTree(data)
 	if err != nil {
-		return nil, treeError(err)
+		return nil, TreeError("", "", false, err)
 	}
 	return t, nil
 }

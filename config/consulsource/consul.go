@@ -90,7 +90,7 @@ func (s *Source) read(ctx context.Context, index uint64) (config.Tree, uint64, e
 		}
 		t, err := config.ParseTree(p.Value)
 		if err != nil {
-			return nil, meta.LastIndex, s.parseError(p.Key, err)
+			return nil, meta.LastIndex, config.TreeError(s.Name(), p.Key, s.Prefix, err)
 		}
 		trees = append(trees, t)
 	}
@@ -155,18 +155,3 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 var _ config.Watcher = (*Source)(nil)
 
 var errNoIndex = errors.New("consulsource: the response carries no X-Consul-Index")
-
-// parseError is the error of a document ParseTree rejected: a repeated key
-// keeps its field path (and names the key of the document in Prefix mode);
-// a document that is not a JSON object is named by its key.
-func (s *Source) parseError(key string, err error) error {
-	var e *config.Error
-	if errors.As(err, &e) {
-		e.Source = s.Name()
-		if s.Prefix {
-			e.Reason += " (in key " + key + ")"
-		}
-		return e
-	}
-	return &config.Error{Source: s.Name(), Path: key, Reason: "not a JSON object: " + err.Error(), Err: err}
-}

@@ -78,7 +78,7 @@ func (s *Source) Load(ctx context.Context) (config.Tree, error) {
 	for _, kv := range resp.Kvs {
 		t, err := config.ParseTree(kv.Value)
 		if err != nil {
-			return nil, s.parseError(string(kv.Key), err)
+			return nil, config.TreeError(s.Name(), string(kv.Key), s.Prefix, err)
 		}
 		trees = append(trees, t)
 	}
@@ -144,18 +144,3 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 }
 
 var _ config.Watcher = (*Source)(nil)
-
-// parseError is the error of a document ParseTree rejected: a repeated key
-// keeps its field path (and names the key of the document in Prefix mode);
-// a document that is not a JSON object is named by its key.
-func (s *Source) parseError(key string, err error) error {
-	var e *config.Error
-	if errors.As(err, &e) {
-		e.Source = s.Name()
-		if s.Prefix {
-			e.Reason += " (in key " + key + ")"
-		}
-		return e
-	}
-	return &config.Error{Source: s.Name(), Path: key, Reason: "not a JSON object: " + err.Error(), Err: err}
-}
