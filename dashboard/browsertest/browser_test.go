@@ -234,10 +234,15 @@ func TestBrowserDashboard(t *testing.T) {
 	})
 
 	t.Run("a tripped breaker shows open within one refresh", func(t *testing.T) {
+		// The background traffic may still be in a round that began before
+		// the downstream failed: its successes reset the consecutive count,
+		// so fail until the breaker opens.
 		r.SetFailing(true)
-		r.Traffic(3)
-		if r.Breaker.State() != whizbang.Open {
-			t.Fatalf("breaker %v", r.Breaker.State())
+		for deadline := time.Now().Add(5 * time.Second); r.Breaker.State() != whizbang.Open; {
+			if time.Now().After(deadline) {
+				t.Fatalf("breaker %v after 5s of failing calls", r.Breaker.State())
+			}
+			r.Traffic(3)
 		}
 		tripped := time.Now()
 		poll(t, ctx, "open breaker", rowBreaker+`?.querySelector('[data-state]')?.dataset.state === "open"`, 5*time.Second)
